@@ -1,0 +1,3 @@
+"""Commands of this group (filled in by its issue)."""
+
+COMMANDS: list = []

@@ -1,0 +1,71 @@
+"""The ``backtest`` console script: parses arguments and calls library functions.
+
+Errors: a :class:`~perphedge.errors.PerphedgeError` prints one line and exits with its code
+(2 for user errors, 3 for failed checks); anything else is a bug and exits 1. ``--debug``
+shows tracebacks.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from perphedge import __version__
+from perphedge.errors import PerphedgeError
+
+
+class _Group(click.Group):
+    """Click group that turns library errors into one clear line and an exit code."""
+
+    def invoke(self, ctx: click.Context):  # type: ignore[override]
+        try:
+            return super().invoke(ctx)
+        except PerphedgeError as exc:
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(exc.exit_code)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            ctx.exit(130)
+        except Exception as exc:  # noqa: BLE001 - the one place internal errors are reported
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            click.echo(
+                f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for a traceback)",
+                err=True,
+            )
+            ctx.exit(1)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
+@click.version_option(__version__, prog_name="perphedge")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """perphedge: backtest hedging a spot basket with short inverse perpetuals."""
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
+
+
+def _register() -> None:
+    from perphedge.cli import data_cmds, download_cmd, run_cmds, sweep_cmd
+
+    for module in (data_cmds, download_cmd, run_cmds, sweep_cmd):
+        for command in module.COMMANDS:
+            cli.add_command(command)
+
+
+_register()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``backtest`` script."""
+    cli.main(args=argv, prog_name="backtest", standalone_mode=True)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main(sys.argv[1:])
