@@ -1,0 +1,404 @@
+"""The Parquet store: one file per (exchange, symbol, series, timeframe) under a root folder.
+
+Layout (see docs/ARCHITECTURE.md and docs/data.md)::
+
+    <root>/<exchange>/<market_type>/<SAFE_SYMBOL>-<timeframe>-<series>.parquet   candles
+    <root>/<exchange>/<market_type>/<SAFE_SYMBOL>-funding.parquet                funding
+
+Frames have a ``timestamp`` index of dtype ``datetime64[ns, UTC]``. The metadata dict is stored
+as JSON in the Parquet schema metadata under the key ``b"perphedge"``. Writes are atomic: a
+temporary file in the same folder is written, fsynced and renamed over the target, so a reader
+never sees half a file and a killed writer leaves the previous file intact.
+
+This module does I/O and schema normalisation only; content checks live in ``validate.py``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from perphedge import __version__
+from perphedge.domain import MarketType, Series, Timeframe, safe_symbol
+from perphedge.errors import DataValidationError, MissingDataError
+
+META_KEY = b"perphedge"
+INDEX_NAME = "timestamp"
+CANDLE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close", "volume")
+FUNDING_COLUMNS: tuple[str, ...] = ("funding_rate", "mark_price", "interval_hours")
+FUNDING_REQUIRED: tuple[str, ...] = ("funding_rate",)
+META_FIELDS: tuple[str, ...] = (
+    "exchange",
+    "symbol",
+    "market_type",
+    "kind",
+    "contract_size",
+    "series",
+    "timeframe",
+    "source",
+    "mark_substitute",
+    "fetched_at",
+    "library",
+)
+DEFAULT_SINCE = "2023-01-01"
+_SUFFIX = ".parquet"
+
+
+@dataclass(frozen=True)
+class SeriesKey:
+    """Identifies one stored file. Strings are accepted for ``series`` and ``timeframe``.
+
+    Candle series need a timeframe; funding keys have ``timeframe=None``.
+    """
+
+    exchange: str
+    symbol: str
+    series: Series
+    timeframe: Timeframe | None = None
+
+    def __post_init__(self) -> None:
+        series = Series(self.series)
+        tf = None if self.timeframe is None else Timeframe.parse(self.timeframe)
+        if not self.exchange or "/" in self.exchange or os.sep in self.exchange:
+            raise ValueError(f"invalid exchange id {self.exchange!r}")
+        if not self.symbol:
+            raise ValueError("empty symbol")
+        if series.is_candles and tf is None:
+            raise ValueError(f"series {series.value!r} needs a timeframe")
+        if not series.is_candles:
+            tf = None  # funding is event data: no bar length
+        object.__setattr__(self, "series", series)
+        object.__setattr__(self, "timeframe", tf)
+
+    @property
+    def market_type(self) -> MarketType:
+        """``swap`` for ccxt symbols with a settle part (``ETH/USD:ETH``), else ``spot``."""
+        return MarketType.SWAP if ":" in self.symbol else MarketType.SPOT
+
+    @property
+    def file_name(self) -> str:
+        stem = safe_symbol(self.symbol)
+        if self.series is Series.FUNDING:
+            return f"{stem}-funding{_SUFFIX}"
+        return f"{stem}-{self.timeframe}-{self.series.value}{_SUFFIX}"
+
+    def download_command(self, since: str | None = None) -> str:
+        """The exact ``backtest download`` command that fetches this series."""
+        parts = [
+            "backtest download",
+            f"--exchange {self.exchange}",
+            f"--symbol {self.symbol}",
+            f"--series {self.series.value}",
+        ]
+        if self.timeframe is not None:
+            parts.append(f"--timeframe {self.timeframe}")
+        parts.append(f"--since {since or DEFAULT_SINCE}")
+        return " ".join(parts)
+
+    def __str__(self) -> str:
+        tf = f" {self.timeframe}" if self.timeframe is not None else ""
+        return f"{self.exchange} {self.symbol} {self.series.value}{tf}"
+
+
+def symbol_from_safe(safe: str, market_type: MarketType) -> str:
+    """Best-effort inverse of :func:`safe_symbol` (used when a file has no metadata)."""
+    parts = safe.split("_")
+    if market_type is MarketType.SWAP and len(parts) >= 3:
+        return f"{parts[0]}/{parts[1]}:{'_'.join(parts[2:])}"
+    if len(parts) >= 2:
+        return f"{parts[0]}/{'_'.join(parts[1:])}"
+    return safe
+
+
+def parse_file_name(exchange: str, market_type: str, name: str) -> SeriesKey | None:
+    """Parse a store file name back into a key; ``None`` if it does not follow the layout."""
+    if not name.endswith(_SUFFIX) or name.startswith("."):
+        return None
+    try:
+        mt = MarketType(market_type)
+    except ValueError:
+        return None
+    stem = name[: -len(_SUFFIX)]
+    if stem.endswith("-funding"):
+        safe, series, tf = stem[: -len("-funding")], Series.FUNDING, None
+    else:
+        pieces = stem.rsplit("-", 2)
+        if len(pieces) != 3:
+            return None
+        safe, tf_text, series_text = pieces
+        try:
+            series = Series(series_text)
+            tf = Timeframe.parse(tf_text)
+        except ValueError:
+            return None
+        if not series.is_candles:
+            return None
+    if not safe:
+        return None
+    return SeriesKey(exchange, symbol_from_safe(safe, mt), series, tf)
+
+
+def funding_interval_hours(index: pd.DatetimeIndex) -> np.ndarray:
+    """Hours since the previous funding event; the first row takes the next gap.
+
+    Read from the data, never assumed (Binance moved some markets from 8 h to 4 h or 1 h).
+    A single event has no neighbour: its interval is NaN.
+    """
+    n = len(index)
+    out = np.full(n, np.nan)
+    if n >= 2:
+        ns = index.asi8
+        gaps = np.diff(ns) / 3_600_000_000_000
+        out[1:] = gaps
+        out[0] = gaps[0]
+    return out
+
+
+def to_utc_index(values: Any) -> pd.DatetimeIndex:
+    """Convert tz-aware timestamps to ``datetime64[ns, UTC]``; naive ones are left naive."""
+    idx = pd.DatetimeIndex(values)
+    if idx.tz is None:
+        return idx.as_unit("ns")
+    return idx.tz_convert("UTC").as_unit("ns")
+
+
+def normalize_frame(key: SeriesKey, frame: pd.DataFrame) -> pd.DataFrame:
+    """Return ``frame`` in the stored schema for ``key`` (columns, float64, UTC ns index).
+
+    Raises :class:`DataValidationError` when a required column is missing or the index is not
+    tz-aware. Funding frames get ``interval_hours`` recomputed from the timestamps.
+    """
+    df = frame.copy()
+    if INDEX_NAME in df.columns:
+        df = df.set_index(INDEX_NAME)
+    if not isinstance(df.index, pd.DatetimeIndex):
+        raise DataValidationError(f"{key}: index must be timestamps, got {df.index.dtype}")
+    if df.index.tz is None:
+        raise DataValidationError(f"{key}: timestamps must be tz-aware UTC, got naive timestamps")
+    if key.series.is_candles:
+        wanted = list(CANDLE_COLUMNS)
+        missing = [c for c in wanted if c not in df.columns]
+    else:
+        missing = [c for c in FUNDING_REQUIRED if c not in df.columns]
+        wanted = [c for c in FUNDING_COLUMNS if c in df.columns or c == "interval_hours"]
+    if missing:
+        raise DataValidationError(f"{key}: missing column(s) {', '.join(missing)}")
+    idx = to_utc_index(df.index)
+    out = pd.DataFrame(index=pd.DatetimeIndex(idx, name=INDEX_NAME))
+    for col in wanted:
+        if col == "interval_hours" and not key.series.is_candles:
+            out[col] = funding_interval_hours(idx)
+        else:
+            out[col] = pd.to_numeric(df[col].to_numpy(), errors="raise").astype("float64")
+    return out
+
+
+def _default_meta(key: SeriesKey) -> dict[str, Any]:
+    return {
+        "exchange": key.exchange,
+        "symbol": key.symbol,
+        "market_type": key.market_type.value,
+        "kind": None,
+        "contract_size": None,
+        "series": key.series.value,
+        "timeframe": None if key.timeframe is None else str(key.timeframe),
+        "source": None,
+        "mark_substitute": None,
+        "fetched_at": None,
+        "library": None,
+    }
+
+
+def build_meta(key: SeriesKey, meta: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Metadata for ``key``: defaults, then ``meta``; key-derived fields always win."""
+    out = _default_meta(key)
+    out["fetched_at"] = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    out["library"] = f"perphedge {__version__}"
+    for name, value in (meta or {}).items():
+        if hasattr(value, "value") and not isinstance(value, (int, float, str)):
+            value = value.value  # enums
+        out[name] = value
+    out.update(
+        exchange=key.exchange,
+        symbol=key.symbol,
+        market_type=key.market_type.value,
+        series=key.series.value,
+        timeframe=None if key.timeframe is None else str(key.timeframe),
+    )
+    return out
+
+
+def _fsync_dir(folder: Path) -> None:
+    with contextlib.suppress(OSError):  # not supported on every platform / filesystem
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def atomic_write_table(table: pa.Table, path: Path) -> None:
+    """Write ``table`` to ``path`` via temp file + fsync + ``os.replace``.
+
+    On any error the temp file is removed and an existing ``path`` is left untouched.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            pq.write_table(table, fh, compression="zstd")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    _fsync_dir(path.parent)
+
+
+class Store:
+    """A folder of Parquet files in the perphedge layout."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+
+    def __repr__(self) -> str:
+        return f"Store({str(self.root)!r})"
+
+    def path(self, key: SeriesKey) -> Path:
+        return self.root / key.exchange / key.market_type.value / key.file_name
+
+    def exists(self, key: SeriesKey) -> bool:
+        return self.path(key).is_file()
+
+    def write(
+        self, key: SeriesKey, frame: pd.DataFrame, meta: Mapping[str, Any] | None = None
+    ) -> Path:
+        """Atomically write ``frame`` (normalised to the schema) with ``meta``; return the path."""
+        df = normalize_frame(key, frame)
+        full_meta = build_meta(key, meta)
+        table = pa.Table.from_pandas(df, preserve_index=True)
+        schema_meta = dict(table.schema.metadata or {})
+        schema_meta[META_KEY] = json.dumps(full_meta, sort_keys=True).encode()
+        table = table.replace_schema_metadata(schema_meta)
+        path = self.path(key)
+        atomic_write_table(table, path)
+        return path
+
+    def _missing(self, key: SeriesKey, since: str | None) -> MissingDataError:
+        return MissingDataError(
+            f"no data file {self.path(key)}; fetch it with: {key.download_command(since)}"
+        )
+
+    def read_meta(self, key: SeriesKey, since: str | None = None) -> dict[str, Any]:
+        """Only the metadata (cheap: reads the Parquet footer)."""
+        path = self.path(key)
+        if not path.is_file():
+            raise self._missing(key, since)
+        try:
+            schema = pq.read_schema(path)
+        except (pa.ArrowException, OSError) as exc:
+            raise _corrupt(path, exc) from None
+        return _meta_from_schema(key, schema.metadata)
+
+    def read(self, key: SeriesKey, since: str | None = None) -> tuple[pd.DataFrame, dict[str, Any]]:
+        """Return ``(frame, meta)``; ``since`` only shapes the download hint of a missing file.
+
+        Corrupt or truncated files raise :class:`DataValidationError` naming the file.
+        """
+        path = self.path(key)
+        if not path.is_file():
+            raise self._missing(key, since)
+        try:
+            table = pq.read_table(path)
+            frame = table.to_pandas()
+        except (pa.ArrowException, OSError, ValueError) as exc:
+            raise _corrupt(path, exc) from None
+        meta = _meta_from_schema(key, table.schema.metadata)
+        if INDEX_NAME in frame.columns:
+            frame = frame.set_index(INDEX_NAME)
+        if not isinstance(frame.index, pd.DatetimeIndex):
+            raise DataValidationError(f"{path}: no '{INDEX_NAME}' index of timestamps")
+        frame.index = pd.DatetimeIndex(to_utc_index(frame.index), name=INDEX_NAME)
+        return frame, meta
+
+    def merge_write(
+        self, key: SeriesKey, new_frame: pd.DataFrame, meta: Mapping[str, Any] | None = None
+    ) -> Path:
+        """Union ``new_frame`` with the stored file (new rows win on equal timestamps), sort and
+        write atomically. Old metadata is kept where ``meta`` does not override it."""
+        new = normalize_frame(key, new_frame)
+        merged_meta: dict[str, Any] = {}
+        if self.exists(key):
+            old, old_meta = self.read(key)
+            old = normalize_frame(key, old)
+            # fetched_at and library describe this write, so they are not carried over
+            merged_meta.update(
+                {
+                    k: v
+                    for k, v in old_meta.items()
+                    if v is not None and k not in ("fetched_at", "library")
+                }
+            )
+            new = pd.concat([old, new], axis=0)
+        new = new[~new.index.duplicated(keep="last")].sort_index()
+        merged_meta.update(meta or {})
+        return self.write(key, new, merged_meta)
+
+    def keys(self) -> list[SeriesKey]:
+        """Every cached file as a key, sorted by path. Symbols come from the file metadata
+        when present, otherwise they are parsed from the file name."""
+        return [key for key, _ in self.iter_files()]
+
+    def iter_files(self) -> Iterator[tuple[SeriesKey, Path]]:
+        """``(key, path)`` for each file that follows the layout, sorted by path."""
+        if not self.root.is_dir():
+            return
+        for path in sorted(self.root.glob(f"*/*/*{_SUFFIX}")):
+            market_type = path.parent.name
+            exchange = path.parent.parent.name
+            key = parse_file_name(exchange, market_type, path.name)
+            if key is None:
+                continue
+            with contextlib.suppress(pa.ArrowException, OSError, ValueError):
+                meta = json.loads((pq.read_schema(path).metadata or {}).get(META_KEY, b"{}"))
+                sym = meta.get("symbol")
+                if isinstance(sym, str) and safe_symbol(sym) == safe_symbol(key.symbol):
+                    key = SeriesKey(exchange, sym, key.series, key.timeframe)
+            yield key, path
+
+
+def _corrupt(path: Path, exc: BaseException) -> DataValidationError:
+    reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if reason.startswith("Could not open Parquet input source") and "': " in reason:
+        reason = reason.split("': ", 1)[1]  # pyarrow repeats the path; we name it already
+    return DataValidationError(
+        f"{path}: not a readable Parquet file ({reason}); delete it and fetch or import it again"
+    )
+
+
+def _meta_from_schema(key: SeriesKey, schema_meta: Mapping[bytes, bytes] | None) -> dict[str, Any]:
+    meta = _default_meta(key)
+    raw = (schema_meta or {}).get(META_KEY)
+    if raw:
+        try:
+            stored = json.loads(raw)
+        except ValueError:
+            stored = {}
+        if isinstance(stored, dict):
+            meta.update(stored)
+    return meta
