@@ -1,0 +1,441 @@
+"""Convert the raw history in ../shared/data into the bundled Parquet store under data/.
+
+Re-runnable and deterministic: every file goes through perphedge's own importers
+(``perphedge.data.importers``) and is validated before it is written; each file's
+``fetched_at`` is the modification time of its raw source, so re-running on the same raw files
+rewrites identical metadata. Overlapping sources are checked against each other here (the ATOM
+pieces; FrancyPengChoco vs AHA-HH for Binance COIN-M BTC; freqtrade vs AHA-HH for Binance
+USDT-M funding) and the script stops if they disagree.
+
+Usage::
+
+    python scripts/build_bundled_data.py [--shared ../shared/data] [--out data]
+
+The timestamp conventions of every raw file are in ../shared/data/SOURCES.md and, for what is
+bundled, in data/SOURCES.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from perphedge.data.importers import (
+    CsvSpec,
+    Label,
+    read_csv_frame,
+    read_freqtrade_frame,
+    slice_frame,
+    write_imported,
+)
+from perphedge.data.store import SeriesKey, Store
+from perphedge.data.validate import check_frame
+from perphedge.domain import InstrumentKind, Series, Timeframe
+
+REPO = Path(__file__).resolve().parents[1]
+START, END = "2023-01-01", "2024-07-01"  # [START, END) UTC for the common window
+FPC_START, FPC_END = "2020-08-01", "2025-05-01"  # the whole FrancyPengChoco span
+
+SPOT_1H = ("ETH", "BTC", "SOL", "AVAX", "ADA", "DOT", "NEAR")
+ATOM_PIECES = (  # oldest first: earlier pieces win on overlap (they agree anyway)
+    ("binance_spot_ATOM_USDT-1h_2019-04_2022-10__djienne.json", "djienne/3EMA_SRSI_ATR@29af186a"),
+    (
+        "binance_spot_ATOM_USDT-1h_2020-05_2024-05__Mounik.feather",
+        "Mounik/Sample_Scalping@019f9ad9",
+    ),
+    ("binance_spot_ATOM_USDT-1h_2024__skeleton1231.feather", "skeleton1231/freqtrade@acae7e5e"),
+    (
+        "binance_spot_ATOM_USDT-1h_2024-01_2024-09__GeneTrader.feather",
+        "imsatoshi/GeneTrader@2b5dfc6e",
+    ),
+)
+
+AHA_FILE = "inverse_perp/binance_bybit_okx_BTC_ETH_spot_coinm_usdtm_8h_2023-01_2024-07.csv"
+AHA_SRC = "AHA-HH/optimising-funding-rate-arbitrage@110bc95c:data/all_exchanges.csv"
+FPC_FILE = "inverse_perp/binance_coinm_BTCUSD_PERP_8h_funding_spot_perp_ohlc_2020-08_2025-04.csv"
+FPC_SRC = "FrancyPengChoco/my-notebook@6b8c5090:Binance_BTC_8h_all_data_final.csv"
+CDD_FILE = "inverse_perp/binance_coinm_BTCUSD_PERP_1h_last_price_ohlcv_2020-08_2024-08_cryptodatadownload.csv"
+CDD_SRC = (
+    "AHA-HH/optimising-funding-rate-arbitrage@12204a61:"
+    "data/raw/Binance/BTCUSD_PERP_Binance_futures_CM_hour.csv (CryptoDataDownload)"
+)
+ROSHAN = "Roshan7869/algotrading@4e790fea:user_data/data/binance/"
+
+# USD per inverse contract (hedging-model.md section 3).
+INVERSE_CONTRACT = {
+    ("binance", "BTC"): 100.0,
+    ("binance", "ETH"): 10.0,
+    ("bybit", "BTC"): 1.0,
+    ("bybit", "ETH"): 1.0,
+    ("okx", "BTC"): 100.0,
+    ("okx", "ETH"): 10.0,
+}
+# Quantity step of the linear perps, in coins.
+LINEAR_STEP = {
+    ("binance", "BTC"): 0.001,
+    ("binance", "ETH"): 0.001,
+    ("bybit", "BTC"): 0.001,
+    ("bybit", "ETH"): 0.01,
+    ("okx", "BTC"): 0.01,
+    ("okx", "ETH"): 0.1,
+}
+CRYPTO = {"BTC": "bitcoin", "ETH": "ethereum"}
+
+MARK_SUB_CANDLES = (
+    "no source has mark-price candles for this inverse perp; these are its last-trade (perp "
+    "last price) candles, which stand in for mark (or use the spot as substitute)"
+)
+MARK_SUB_FUNDING = (
+    "no mark price per funding event in the source; use the mark substitute (perp last price "
+    "open of the bar containing the event, or spot)"
+)
+LIC_MIT_AHA = "MIT (repository code licence, (c) 2024 Anees); numbers from exchange public APIs"
+LIC_NONE = "no licence file (all rights reserved by default); numbers from exchange public APIs"
+LIC_GPL = "GPL-3.0 (repository code licence); numbers from Binance's public API"
+LIC_CDD = "repo MIT; the data is CryptoDataDownload's (their terms of use apply)"
+
+
+@dataclass(frozen=True)
+class Output:
+    """One produced file, for the summary."""
+
+    key: SeriesKey
+    path: Path
+    rows: int
+    first: pd.Timestamp
+    last: pd.Timestamp
+
+
+def mtime_utc(path: Path) -> str:
+    """The raw file's modification time as an ISO UTC string (deterministic ``fetched_at``)."""
+    return datetime.fromtimestamp(path.stat().st_mtime, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def save(
+    store: Store, key: SeriesKey, frame: pd.DataFrame, raw: Path, meta: dict[str, Any]
+) -> Output:
+    """Validate and write one frame; raise if it is empty or invalid."""
+    if frame.empty:
+        raise SystemExit(f"{key}: no rows in the window from {raw}")
+    check_frame(frame, key.series, key.timeframe, label=str(key))
+    path = write_imported(store, key, frame, {"fetched_at": mtime_utc(raw), **meta})
+    return Output(key, path, len(frame), frame.index[0], frame.index[-1])
+
+
+def require_agree(
+    name: str, a: pd.Series, b: pd.Series, *, rtol: float = 0.0, min_overlap: int = 1
+) -> int:
+    """Stop unless ``a`` and ``b`` agree on every common timestamp; return the overlap size."""
+    common = a.index.intersection(b.index)
+    if len(common) < min_overlap:
+        raise SystemExit(f"{name}: only {len(common)} common timestamps")
+    x, y = a.loc[common].to_numpy(), b.loc[common].to_numpy()
+    bad = ~np.isclose(x, y, rtol=rtol, atol=0.0)
+    if bad.any():
+        first = common[np.flatnonzero(bad)[0]]
+        raise SystemExit(f"{name}: {int(bad.sum())}/{len(common)} disagree (first at {first})")
+    print(f"  agree: {name}: {len(common)}/{len(common)}")
+    return len(common)
+
+
+def spot_1h(store: Store, shared: Path) -> Iterable[Output]:
+    for sym in SPOT_1H:
+        raw = shared / f"spot_1h/binance_spot_{sym}_USDT-1h.feather"
+        frame = slice_frame(read_freqtrade_frame(raw, Series.OHLCV), START, END)
+        key = SeriesKey("binance", f"{sym}/USDT", Series.OHLCV, Timeframe.parse("1h"))
+        meta = {
+            "source": f"{ROSHAN}{sym}_USDT-1h.feather",
+            "licence": LIC_GPL,
+            "utc_conversion": "freqtrade date = UTC bar open (tz-aware); unchanged",
+        }
+        yield save(store, key, frame, raw, meta)
+
+
+def atom_1h(store: Store, shared: Path) -> Output:
+    frames = []
+    for name, _ in ATOM_PIECES:
+        frames.append(read_freqtrade_frame(shared / "spot_1h/atom_pieces" / name, Series.OHLCV))
+    for (na, _), (nb, _), fa, fb in zip(
+        ATOM_PIECES[:-1], ATOM_PIECES[1:], frames[:-1], frames[1:], strict=True
+    ):
+        for col in ("open", "high", "low", "close"):
+            require_agree(f"ATOM {col} {na[-20:]} vs {nb[-20:]}", fa[col], fb[col])
+    merged = pd.concat(frames)
+    merged = merged[~merged.index.duplicated(keep="first")].sort_index()
+    frame = slice_frame(merged, START, END)
+    used = [
+        (name, src)
+        for (name, src), f in zip(ATOM_PIECES, frames, strict=True)
+        if len(slice_frame(f, START, END))
+    ]
+    key = SeriesKey("binance", "ATOM/USDT", Series.OHLCV, Timeframe.parse("1h"))
+    meta = {
+        "source": "; ".join(f"{src}:user_data/data/binance/ATOM_USDT-1h" for _, src in used),
+        "licence": "pieces: none / GPL-3.0 / MIT (see data/SOURCES.md)",
+        "utc_conversion": "freqtrade date = UTC bar open; pieces concatenated, duplicates dropped "
+        "(they agree exactly on OHLC where they overlap)",
+    }
+    raw = shared / "spot_1h/atom_pieces" / ATOM_PIECES[1][0]
+    return save(store, key, frame, raw, meta)
+
+
+def aha_spec(exchange: str, pair: str, contract: str, series: Series) -> CsvSpec:
+    cols: dict[str, str | None] = (
+        {"funding_rate": "funding rate"} if series is Series.FUNDING else {}
+    )
+    return CsvSpec(
+        time_column="time",
+        timezone="Europe/London",
+        columns=cols,
+        filters={"exchange": exchange, "pair": pair, "contract": contract},
+    )
+
+
+def aha_frame(
+    shared: Path, exchange: str, pair: str, contract: str, series: Series
+) -> pd.DataFrame:
+    tf = Timeframe.parse("8h") if series.is_candles else None
+    spec = aha_spec(exchange, pair, contract, series)
+    return slice_frame(read_csv_frame(shared / AHA_FILE, series, spec, tf), START, END)
+
+
+AHA_UTC = (
+    "time = Europe/London wall clock of the 8h bar open (GMT winter, BST summer) -> UTC; "
+    "DST-fallback hours resolved onto the 8h UTC grid; funding at the same instant"
+)
+
+
+def aha_multi_exchange(store: Store, shared: Path, skip: set[SeriesKey]) -> Iterable[Output]:
+    """All series of the AHA-HH file except those ``skip`` (written from a longer source)."""
+    raw = shared / AHA_FILE
+    base = {"source": AHA_SRC, "licence": LIC_MIT_AHA, "utc_conversion": AHA_UTC}
+    tf8 = Timeframe.parse("8h")
+    for exchange in ("binance", "bybit", "okx"):
+        for coin in ("BTC", "ETH"):
+            # inverse (coin-margined) perp: candles and funding
+            sym = f"{coin}/USD:{coin}"
+            inv = {
+                **base,
+                "kind": InstrumentKind.INVERSE.value,
+                "contract_size": INVERSE_CONTRACT[(exchange, coin)],
+                "source_pair": f"{coin}USDCM",
+            }
+            for series, sub in (
+                (Series.OHLCV, MARK_SUB_CANDLES),
+                (Series.FUNDING, MARK_SUB_FUNDING),
+            ):
+                key = SeriesKey(exchange, sym, series, tf8 if series.is_candles else None)
+                if key in skip:
+                    continue
+                frame = aha_frame(shared, exchange, f"{coin}USDCM", "perpetual", series)
+                yield save(store, key, frame, raw, {**inv, "mark_substitute": sub})
+            # linear (USDT-margined) perp: candles and funding
+            lin = {
+                **base,
+                "kind": InstrumentKind.LINEAR.value,
+                "contract_size": LINEAR_STEP[(exchange, coin)],
+                "source_pair": f"{coin}USDT",
+            }
+            for series in (Series.OHLCV, Series.FUNDING):
+                key = SeriesKey(
+                    exchange, f"{coin}/USDT:USDT", series, tf8 if series.is_candles else None
+                )
+                if key in skip:
+                    continue
+                frame = aha_frame(shared, exchange, f"{coin}USDT", "perpetual", series)
+                yield save(store, key, frame, raw, lin)
+            # spot 8h
+            key = SeriesKey(exchange, f"{coin}/USDT", Series.OHLCV, tf8)
+            if key not in skip:
+                frame = aha_frame(shared, exchange, f"{coin}/USDT", "spot", Series.OHLCV)
+                yield save(store, key, frame, raw, base)
+
+
+FPC_UTC = (
+    "Timestamp = UTC funding time = UTC close of the 8h bar; bar open = Timestamp - 8h "
+    "(label close shifted to open); funding kept at Timestamp"
+)
+
+
+def fpc_frames(shared: Path) -> dict[str, pd.DataFrame]:
+    raw = shared / FPC_FILE
+    tf8 = Timeframe.parse("8h")
+    fut = {"open": "Open_futures", "high": "High_futures", "low": "Low_futures"}
+    fut |= {"close": "Close_futures", "volume": None}
+    spot = {"open": "Open_spot", "high": "High_spot", "low": "Low_spot", "close": "Close_spot"}
+    spot |= {"volume": "Volume"}
+    perp = read_csv_frame(
+        raw, Series.OHLCV, CsvSpec("Timestamp", columns=fut, label=Label.CLOSE), tf8
+    )
+    spot_f = read_csv_frame(
+        raw, Series.OHLCV, CsvSpec("Timestamp", columns=spot, label=Label.CLOSE), tf8
+    )
+    funding = read_csv_frame(
+        raw, Series.FUNDING, CsvSpec("Timestamp", columns={"funding_rate": "Funding Rate"})
+    )
+    return {
+        "perp": slice_frame(perp, FPC_START, FPC_END),
+        "spot": slice_frame(spot_f, FPC_START, FPC_END),
+        "funding": slice_frame(funding, FPC_START, FPC_END),
+    }
+
+
+def binance_coinm_btc(store: Store, shared: Path) -> Iterable[Output]:
+    """FrancyPengChoco 8h (funding, perp, spot) and CryptoDataDownload 1h perp candles."""
+    raw = shared / FPC_FILE
+    tf8 = Timeframe.parse("8h")
+    frames = fpc_frames(shared)
+    # cross-checks against the independent AHA-HH export before writing
+    aha_f = aha_frame(shared, "binance", "BTCUSDCM", "perpetual", Series.FUNDING)
+    require_agree(
+        "FPC vs AHA binance BTC coin-M funding",
+        frames["funding"]["funding_rate"],
+        aha_f["funding_rate"],
+        min_overlap=1000,
+    )
+    aha_p = aha_frame(shared, "binance", "BTCUSDCM", "perpetual", Series.OHLCV)
+    require_agree(
+        "FPC vs AHA binance BTC coin-M 8h open",
+        frames["perp"]["open"],
+        aha_p["open"],
+        min_overlap=1000,
+    )
+    aha_s = aha_frame(shared, "binance", "BTC/USDT", "spot", Series.OHLCV)
+    require_agree(
+        "FPC vs AHA binance BTC spot 8h open",
+        frames["spot"]["open"],
+        aha_s["open"],
+        min_overlap=1000,
+    )
+    inv = {
+        "source": FPC_SRC,
+        "licence": LIC_NONE,
+        "utc_conversion": FPC_UTC,
+        "kind": InstrumentKind.INVERSE.value,
+        "contract_size": INVERSE_CONTRACT[("binance", "BTC")],
+    }
+    yield save(
+        store,
+        SeriesKey("binance", "BTC/USD:BTC", Series.FUNDING),
+        frames["funding"],
+        raw,
+        {**inv, "mark_substitute": MARK_SUB_FUNDING},
+    )
+    yield save(
+        store,
+        SeriesKey("binance", "BTC/USD:BTC", Series.OHLCV, tf8),
+        frames["perp"],
+        raw,
+        {**inv, "mark_substitute": MARK_SUB_CANDLES, "notes": "volume not in source: stored as 0"},
+    )
+    yield save(
+        store,
+        SeriesKey("binance", "BTC/USDT", Series.OHLCV, tf8),
+        frames["spot"],
+        raw,
+        {"source": FPC_SRC, "licence": LIC_NONE, "utc_conversion": FPC_UTC},
+    )
+    cdd_raw = shared / CDD_FILE
+    spec = CsvSpec(time_column="Unix", time_unit="ms", skiprows=1)
+    cdd = read_csv_frame(cdd_raw, Series.OHLCV, spec, Timeframe.parse("1h"))
+    cdd_8h_open = cdd["open"][cdd.index.asi8 % tf8.ns == 0]
+    require_agree(
+        "CDD 1h vs FPC 8h perp open", cdd_8h_open, frames["perp"]["open"], min_overlap=4000
+    )
+    yield save(
+        store,
+        SeriesKey("binance", "BTC/USD:BTC", Series.OHLCV, Timeframe.parse("1h")),
+        cdd,
+        cdd_raw,
+        {
+            "source": CDD_SRC,
+            "licence": LIC_CDD,
+            "utc_conversion": "Unix = UTC bar open in ms; banner line skipped; newest-first "
+            "rows sorted ascending",
+            "kind": InstrumentKind.INVERSE.value,
+            "contract_size": INVERSE_CONTRACT[("binance", "BTC")],
+            "mark_substitute": MARK_SUB_CANDLES,
+            "notes": "volume in contracts (100 USD each); gaps kept as gaps",
+        },
+    )
+
+
+def binance_usdtm(store: Store, shared: Path) -> Iterable[Output]:
+    """Binance USDT-M 1h mark candles and funding (freqtrade files) for the linear comparison."""
+    folder = shared / "linear_perp/binance_freqtrade"
+    for coin in ("ETH", "BTC"):
+        meta = {
+            "licence": LIC_GPL,
+            "kind": InstrumentKind.LINEAR.value,
+            "contract_size": LINEAR_STEP[("binance", coin)],
+            "utc_conversion": "freqtrade date = UTC (bar open / funding time); unchanged",
+        }
+        sym = f"{coin}/USDT:USDT"
+        raw_m = folder / f"binance_usdtm_{coin}_USDT_USDT-1h-mark.feather"
+        mark = slice_frame(read_freqtrade_frame(raw_m, Series.MARK), START, END)
+        src = f"{ROSHAN}futures/{coin}_USDT_USDT-1h-mark.feather"
+        yield save(
+            store,
+            SeriesKey("binance", sym, Series.MARK, Timeframe.parse("1h")),
+            mark,
+            raw_m,
+            {**meta, "source": src, "notes": "mark candles have volume 0"},
+        )
+        raw_f = folder / f"binance_usdtm_{coin}_USDT_USDT-1h-funding_rate.feather"
+        funding = slice_frame(read_freqtrade_frame(raw_f, Series.FUNDING), START, END)
+        aha = aha_frame(shared, "binance", f"{coin}USDT", "perpetual", Series.FUNDING)
+        require_agree(
+            f"freqtrade vs AHA binance {coin} USDT-M funding",
+            funding["funding_rate"],
+            aha["funding_rate"],
+            rtol=1e-9,
+            min_overlap=1000,
+        )
+        src = f"{ROSHAN}futures/{coin}_USDT_USDT-1h-funding_rate.feather (rate in open)"
+        yield save(
+            store,
+            SeriesKey("binance", sym, Series.FUNDING),
+            funding,
+            raw_f,
+            {**meta, "source": src},
+        )
+
+
+def build(shared: Path, out: Path) -> list[Output]:
+    """Produce every bundled file; return what was written."""
+    if not (shared / "SOURCES.md").is_file():
+        raise SystemExit(f"raw data not found: {shared} (pass --shared)")
+    store = Store(out)
+    outputs: list[Output] = []
+    outputs += list(spot_1h(store, shared))
+    outputs.append(atom_1h(store, shared))
+    outputs += list(binance_coinm_btc(store, shared))
+    outputs += list(binance_usdtm(store, shared))
+    # these keys come from the longer / native sources above; AHA-HH only cross-checks them
+    skip = {o.key for o in outputs}
+    outputs += list(aha_multi_exchange(store, shared, skip))
+    return outputs
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--shared", type=Path, default=REPO.parent / "shared" / "data")
+    parser.add_argument("--out", type=Path, default=REPO / "data")
+    args = parser.parse_args(argv)
+    outputs = build(args.shared.resolve(), args.out)
+    for o in outputs:
+        print(f"{o.path}  {o.rows:>6} rows  {o.first:%Y-%m-%d %H:%M} .. {o.last:%Y-%m-%d %H:%M}")
+    print(f"{len(outputs)} files written under {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,394 @@
+"""Importers: CSV files (column mapping, timezone, time unit, bar-close labels) and freqtrade
+data files (feather, json, parquet) into frames in the store schema, and into the store.
+
+Parsing (``read_csv_frame``, ``read_freqtrade_frame``) is separate from writing
+(``import_csv``, ``import_freqtrade``), so the conversion script and tests can inspect frames.
+Every timestamp comes out as ``datetime64[ns, UTC]``; nothing is guessed silently: an
+unresolvable daylight-saving time, conflicting duplicate rows or an unknown column raise
+:class:`DataValidationError` with one line.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta, timezone, tzinfo
+from enum import Enum
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import numpy as np
+import pandas as pd
+
+from perphedge.data.store import (
+    CANDLE_COLUMNS,
+    INDEX_NAME,
+    SeriesKey,
+    Store,
+    normalize_frame,
+)
+from perphedge.domain import Series, Timeframe
+from perphedge.errors import ConfigError, DataValidationError
+
+TIME_UNITS = ("s", "ms", "us", "ns")
+_OFFSET_RE = re.compile(r"^(?:UTC|GMT)?\s*([+-])(\d{1,2})(?::?(\d{2}))?$", re.IGNORECASE)
+# Grids tried (coarsest first) to decide an ambiguous wall-clock time at a DST fallback.
+_DISAMBIGUATION_GRIDS_H = (8, 4, 2, 1)
+
+
+class Label(str, Enum):
+    """Which end of the bar a source's time column names."""
+
+    OPEN = "open"
+    CLOSE = "close"
+
+
+def parse_timezone(text: str) -> tzinfo:
+    """``UTC``, a fixed offset (``UTC+3``, ``+03:00``, ``GMT-5``) or an IANA name
+    (``Europe/London``)."""
+    name = text.strip()
+    if name.upper() in ("UTC", "Z", "GMT"):
+        return timezone.utc
+    m = _OFFSET_RE.match(name)
+    if m:
+        sign = 1 if m.group(1) == "+" else -1
+        hours, minutes = int(m.group(2)), int(m.group(3) or 0)
+        if hours > 14 or minutes >= 60:
+            raise ConfigError("timezone", f"offset out of range: {text!r}")
+        return timezone(sign * timedelta(hours=hours, minutes=minutes))
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            "timezone", f"unknown timezone {text!r}; use UTC, an offset like UTC+3, or a name"
+        ) from None
+
+
+def _resolve_ambiguous(
+    naive: pd.DatetimeIndex, tz: tzinfo, grid: Timeframe | None, where: str
+) -> pd.DatetimeIndex:
+    """Localize ``naive`` wall-clock times in ``tz`` and convert to UTC.
+
+    At a DST fallback a wall-clock time happens twice. It is resolved, in order, by: the one
+    interpretation that lands on ``grid`` (the bar timeframe), the one on the coarsest of the
+    8/4/2/1 h grids (funding times), then by the order of repeated times (first = summer time).
+    Anything left raises. Wall-clock times that do not exist (spring forward) raise.
+    """
+    n = len(naive)
+    try:
+        dst = naive.tz_localize(tz, ambiguous=np.ones(n, dtype=bool), nonexistent="raise")
+        std = naive.tz_localize(tz, ambiguous=np.zeros(n, dtype=bool), nonexistent="raise")
+    except Exception as exc:  # pandas raises pytz/ValueError subclasses here
+        raise DataValidationError(
+            f"{where}: time that does not exist in {tz} ({str(exc).splitlines()[0]})"
+        ) from None
+    dst_ns, std_ns = dst.tz_convert("UTC").asi8, std.tz_convert("UTC").asi8
+    differ = dst_ns != std_ns
+    if not differ.any():
+        return dst.tz_convert("UTC")
+    chosen = dst_ns.copy()
+    grids = ([grid.ns] if grid is not None else []) + [
+        h * 3_600_000_000_000 for h in _DISAMBIGUATION_GRIDS_H
+    ]
+    undecided = np.zeros(n, dtype=bool)
+    for i in np.flatnonzero(differ):
+        for step in grids:
+            a, b = dst_ns[i] % step == 0, std_ns[i] % step == 0
+            if a != b:
+                chosen[i] = dst_ns[i] if a else std_ns[i]
+                break
+        else:
+            undecided[i] = True
+    if undecided.any():
+        local = naive.asi8
+        for i in np.flatnonzero(undecided):
+            same = np.flatnonzero(local == local[i])
+            if len(same) != 2:
+                raise DataValidationError(
+                    f"{where}: ambiguous local time {naive[i]} in {tz} (daylight-saving "
+                    "fallback) cannot be resolved; convert the file to UTC first"
+                )
+            chosen[i] = dst_ns[i] if i == same[0] else std_ns[i]
+    return pd.DatetimeIndex(pd.to_datetime(chosen, unit="ns", utc=True))
+
+
+def parse_times(
+    values: pd.Series,
+    *,
+    timezone_name: str = "UTC",
+    unit: str | None = None,
+    fmt: str | None = None,
+    grid: Timeframe | None = None,
+    where: str = "time column",
+) -> pd.DatetimeIndex:
+    """Turn a time column into a ``datetime64[ns, UTC]`` index.
+
+    ``unit`` (s/ms/us/ns) reads epoch numbers, which are UTC by definition. Otherwise strings
+    are parsed (``fmt`` if given); strings that carry an offset keep it, naive ones are local
+    time in ``timezone_name``.
+    """
+    if unit is not None:
+        if unit not in TIME_UNITS:
+            raise ConfigError("time_unit", f"unknown time unit {unit!r}; use one of {TIME_UNITS}")
+        numbers = pd.to_numeric(values, errors="coerce")
+        if numbers.isna().any():
+            bad = values[numbers.isna()].iloc[0]
+            raise DataValidationError(f"{where}: not an epoch number: {bad!r}")
+        idx = pd.DatetimeIndex(pd.to_datetime(numbers.astype("int64"), unit=unit, utc=True))
+        return idx.as_unit("ns")
+    if isinstance(values.dtype, pd.DatetimeTZDtype):
+        return pd.DatetimeIndex(values).tz_convert("UTC").as_unit("ns")
+    try:
+        parsed = pd.to_datetime(values, format=fmt) if fmt else pd.to_datetime(values)
+    except (ValueError, TypeError) as exc:
+        raise DataValidationError(
+            f"{where}: cannot parse times ({str(exc).splitlines()[0]})"
+        ) from None
+    idx = pd.DatetimeIndex(parsed)
+    if idx.hasnans:
+        raise DataValidationError(f"{where}: empty or unparsable time values")
+    if idx.tz is not None:
+        return idx.tz_convert("UTC").as_unit("ns")
+    tz = parse_timezone(timezone_name)
+    if tz is timezone.utc:
+        return idx.tz_localize("UTC").as_unit("ns")
+    if isinstance(tz, timezone):  # fixed offset: no DST, no ambiguity
+        return idx.tz_localize(tz).tz_convert("UTC").as_unit("ns")
+    return _resolve_ambiguous(idx.as_unit("ns"), tz, grid, where).as_unit("ns")
+
+
+@dataclass(frozen=True)
+class CsvSpec:
+    """How to read one CSV file.
+
+    ``columns`` maps store columns to source columns (e.g. ``{"open": "Open_futures"}``);
+    store columns not mapped are looked up case-insensitively by their own name.
+    ``volume=None`` in ``columns`` means the source has no volume: it is stored as 0.0.
+    ``label`` says whether the time column is the bar open or the bar close (close-labelled
+    bars are shifted back one timeframe). Rows may come in any order (newest first is fine).
+    """
+
+    time_column: str = "timestamp"
+    columns: Mapping[str, str | None] = field(default_factory=dict)
+    timezone: str = "UTC"
+    time_unit: str | None = None
+    time_format: str | None = None
+    label: Label = Label.OPEN
+    skiprows: int = 0
+    sep: str = ","
+    filters: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "label", Label(self.label))
+        if self.time_unit is not None and self.time_unit not in TIME_UNITS:
+            raise ConfigError("time_unit", f"unknown time unit {self.time_unit!r}")
+        parse_timezone(self.timezone)  # fail early on a bad name
+
+
+def _target_columns(series: Series, present: list[str]) -> list[str]:
+    if series.is_candles:
+        return list(CANDLE_COLUMNS)
+    return ["funding_rate"] + (["mark_price"] if "mark_price" in present else [])
+
+
+def _lookup(columns: list[str], name: str) -> str | None:
+    lowered = {c.strip().lower(): c for c in columns}
+    return lowered.get(name.lower())
+
+
+def _finish(times: pd.DatetimeIndex, data: dict[str, np.ndarray], where: str) -> pd.DataFrame:
+    """Build the frame, sort it, drop exact duplicate rows, refuse conflicting ones."""
+    frame = pd.DataFrame(data, index=pd.DatetimeIndex(times, name=INDEX_NAME))
+    frame = frame.sort_index(kind="stable")
+    dup = frame.index.duplicated(keep=False)
+    if dup.any():
+        rows = frame[dup]
+        conflicting = rows.groupby(level=0).nunique(dropna=False).gt(1).any(axis=1)
+        if conflicting.any():
+            first = conflicting[conflicting].index[0]
+            raise DataValidationError(
+                f"{where}: {int(conflicting.sum())} timestamp(s) with different values "
+                f"(first at {first:%Y-%m-%d %H:%M} UTC)"
+            )
+        frame = frame[~frame.index.duplicated(keep="first")]
+    return frame
+
+
+def read_csv_frame(
+    path: str | Path,
+    series: Series | str,
+    spec: CsvSpec,
+    timeframe: Timeframe | str | None = None,
+) -> pd.DataFrame:
+    """Read a CSV into a frame in the store schema (UTC index, float64 columns, sorted)."""
+    series = Series(series)
+    tf = None if timeframe is None else Timeframe.parse(timeframe)
+    if series.is_candles and tf is None:
+        raise ConfigError("timeframe", f"importing {series.value} candles needs a timeframe")
+    if spec.label is Label.CLOSE and tf is None:
+        raise ConfigError("label", "close-labelled rows need a timeframe to shift to the open")
+    path = Path(path)
+    where = str(path)
+    try:
+        raw = pd.read_csv(path, skiprows=spec.skiprows, sep=spec.sep)
+    except (OSError, ValueError, pd.errors.ParserError) as exc:
+        raise DataValidationError(
+            f"{where}: cannot read CSV ({str(exc).splitlines()[0]})"
+        ) from None
+    for col, wanted in spec.filters.items():
+        if col not in raw.columns:
+            raise DataValidationError(f"{where}: filter column {col!r} not in the file")
+        raw = raw[raw[col].astype(str) == str(wanted)]
+    if raw.empty:
+        raise DataValidationError(f"{where}: no rows to import")
+    present = list(raw.columns)
+    time_col = _lookup(present, spec.time_column)
+    if time_col is None:
+        raise DataValidationError(
+            f"{where}: time column {spec.time_column!r} not found (columns: {', '.join(present)})"
+        )
+    data: dict[str, np.ndarray] = {}
+    targets = _target_columns(series, [*spec.columns, *(c.strip().lower() for c in present)])
+    for target in targets:
+        if target in spec.columns:
+            source = spec.columns[target]
+            if source is None:
+                if target != "volume":
+                    raise ConfigError("columns", f"only volume may be absent, not {target}")
+                data[target] = np.zeros(len(raw))
+                continue
+            col = _lookup(present, source)
+        else:
+            col = _lookup(present, target)
+        if col is None:
+            name = spec.columns.get(target, target)
+            raise DataValidationError(
+                f"{where}: column {name!r} for {target} not found (columns: {', '.join(present)})"
+            )
+        values = pd.to_numeric(raw[col], errors="coerce").to_numpy(dtype="float64")
+        data[target] = values
+    times = parse_times(
+        raw[time_col],
+        timezone_name=spec.timezone,
+        unit=spec.time_unit,
+        fmt=spec.time_format,
+        grid=tf if series.is_candles else None,
+        where=f"{where} column {time_col!r}",
+    )
+    if spec.label is Label.CLOSE and tf is not None:
+        times = times - pd.Timedelta(tf.ns, "ns")
+    return _finish(times, data, where)
+
+
+def _read_freqtrade_raw(path: Path) -> pd.DataFrame:
+    name = path.name.lower()
+    try:
+        if name.endswith(".feather"):
+            return pd.read_feather(path)
+        if name.endswith(".parquet"):
+            return pd.read_parquet(path)
+        if name.endswith(".json") or name.endswith(".json.gz"):
+            opener = gzip.open if name.endswith(".gz") else open
+            with opener(path, "rt", encoding="utf-8") as fh:
+                rows = json.load(fh)  # Python's float parsing is exact (pandas' is not)
+            if not isinstance(rows, list) or (rows and not isinstance(rows[0], list)):
+                raise ValueError("expected a JSON list of [ms, open, high, low, close, volume]")
+            frame = pd.DataFrame(
+                [r[:6] for r in rows], columns=["date", "open", "high", "low", "close", "volume"]
+            )
+            frame["date"] = pd.to_numeric(frame["date"]).astype("int64")
+            return frame
+    except (OSError, ValueError, json.JSONDecodeError) as exc:
+        raise DataValidationError(
+            f"{path}: cannot read freqtrade file ({str(exc).splitlines()[0]})"
+        ) from None
+    raise ConfigError("format", f"{path}: not a freqtrade file (.feather, .json, .parquet)")
+
+
+def read_freqtrade_frame(path: str | Path, series: Series | str) -> pd.DataFrame:
+    """Read a freqtrade candle file (feather, json list of ``[ms, o, h, l, c, v]``, parquet).
+
+    For ``series=funding`` the rate is taken from ``open`` (freqtrade's funding files keep it
+    there; the other columns are 0).
+    """
+    series = Series(series)
+    path = Path(path)
+    raw = _read_freqtrade_raw(path)
+    missing = [c for c in ("date", *CANDLE_COLUMNS) if c not in raw.columns]
+    if missing:
+        raise DataValidationError(f"{path}: missing freqtrade column(s) {', '.join(missing)}")
+    if pd.api.types.is_numeric_dtype(raw["date"]):
+        times = parse_times(raw["date"], unit="ms", where=f"{path} column 'date'")
+    else:
+        times = parse_times(raw["date"], where=f"{path} column 'date'")
+    if series.is_candles:
+        data = {c: raw[c].to_numpy(dtype="float64") for c in CANDLE_COLUMNS}
+    else:
+        data = {"funding_rate": raw["open"].to_numpy(dtype="float64")}
+    return _finish(times, data, str(path))
+
+
+def slice_frame(
+    frame: pd.DataFrame, start: str | pd.Timestamp | None, end: str | pd.Timestamp | None
+) -> pd.DataFrame:
+    """Rows with ``start <= timestamp < end`` (naive bounds are UTC)."""
+    mask = np.ones(len(frame), dtype=bool)
+    for bound, is_start in ((start, True), (end, False)):
+        if bound is None:
+            continue
+        ts = pd.Timestamp(bound)
+        ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+        mask &= (frame.index >= ts) if is_start else (frame.index < ts)
+    return frame.loc[mask]
+
+
+def write_imported(
+    store: Store,
+    key: SeriesKey,
+    frame: pd.DataFrame,
+    meta: Mapping[str, Any] | None = None,
+    *,
+    merge: bool = False,
+) -> Path:
+    """Write an imported frame (replacing the file, or merging with it when ``merge``)."""
+    frame = normalize_frame(key, frame)
+    if merge:
+        return store.merge_write(key, frame, meta)
+    return store.write(key, frame, meta)
+
+
+def import_csv(
+    store: Store,
+    key: SeriesKey,
+    path: str | Path,
+    spec: CsvSpec,
+    meta: Mapping[str, Any] | None = None,
+    *,
+    start: str | pd.Timestamp | None = None,
+    end: str | pd.Timestamp | None = None,
+    merge: bool = False,
+) -> Path:
+    """Read a CSV with ``spec`` and write it into ``store`` under ``key``."""
+    frame = slice_frame(read_csv_frame(path, key.series, spec, key.timeframe), start, end)
+    full_meta = {"source": str(path), **(meta or {})}
+    return write_imported(store, key, frame, full_meta, merge=merge)
+
+
+def import_freqtrade(
+    store: Store,
+    key: SeriesKey,
+    path: str | Path,
+    meta: Mapping[str, Any] | None = None,
+    *,
+    start: str | pd.Timestamp | None = None,
+    end: str | pd.Timestamp | None = None,
+    merge: bool = False,
+) -> Path:
+    """Read a freqtrade file and write it into ``store`` under ``key``."""
+    frame = slice_frame(read_freqtrade_frame(path, key.series), start, end)
+    full_meta = {"source": str(path), **(meta or {})}
+    return write_imported(store, key, frame, full_meta, merge=merge)
