@@ -1,3 +1,217 @@
-"""Commands of this group (filled in by its issue)."""
+"""``backtest run``, ``report``, ``baseline save|check`` and ``compare``.
 
-COMMANDS: list = []
+Thin wrappers: parsing arguments, calling :mod:`perphedge.runner`, :mod:`perphedge.baseline` and
+:mod:`perphedge.report`, and printing. Errors are library exceptions; the ``backtest`` group turns
+them into one line and an exit code (2 user error, 3 failed check).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import click
+
+from perphedge.errors import CheckFailed, ConfigError
+
+_SET_HELP = (
+    "Override a config key, e.g. --set hedge.ratio=0.5 or --set hedge.legs[0].kind=linear "
+    "(value parsed as YAML; repeatable)."
+)
+
+
+def _overrides(sets: tuple[str, ...], start: str | None, end: str | None) -> list[str]:
+    """--set items plus --start/--end as period overrides, in that order (all recorded)."""
+    items = list(sets)
+    if start:
+        items.append(f"period.start={start}")
+    if end:
+        items.append(f"period.end={end}")
+    return items
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Path):
+        return str(value)
+    if hasattr(value, "item"):
+        return value.item()
+    return str(value)
+
+
+@click.command("run")
+@click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help=_SET_HELP)
+@click.option("--start", metavar="DATE", help="Override period.start (UTC), e.g. 2023-06-01.")
+@click.option("--end", metavar="DATE", help="Override period.end (UTC, exclusive).")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Write the run under DIR/<config-name>/<run-id>/ instead of outputs.dir (reports/).",
+)
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars and no summary table.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (metrics, paths).")
+def run_cmd(
+    config: Path,
+    sets: tuple[str, ...],
+    start: str | None,
+    end: str | None,
+    out: Path | None,
+    quiet: bool,
+    as_json: bool,
+) -> None:
+    """Backtest CONFIG (a YAML file) and write its report folder.
+
+    Prints a hedged-vs-unhedged summary and the path of report.html. Example:
+
+        backtest run configs/eth_l1_basket.yaml --set hedge.ratio=0.5
+    """
+    from perphedge.runner import run, write_run
+
+    progress = not quiet
+    result = run(config, overrides=_overrides(sets, start, end) or None, progress=progress)
+    run_dir, paths = write_run(result, out, progress=progress)
+    if as_json:
+        payload = {
+            "name": result.meta.get("name"),
+            "run_id": result.meta.get("run_id"),
+            "run_dir": str(run_dir),
+            "config_hash": result.meta.get("config_hash"),
+            "data_fingerprint": result.meta.get("data_fingerprint"),
+            "metrics": result.metrics,
+            "warnings": result.meta.get("warnings", []),
+            "files": {k: str(v) for k, v in paths.items()},
+        }
+        click.echo(json.dumps(payload, default=_json_default, allow_nan=True))
+        return
+    report = paths.get("report.html", run_dir / "report.html")
+    if not quiet:
+        from perphedge.report import summary_table
+
+        click.echo(summary_table(result))
+        for warning in result.meta.get("warnings", []) or []:
+            click.echo(f"warning: {warning}")
+    click.echo(f"report: {report}")
+
+
+@click.command("report")
+@click.argument("run_dir", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary table.")
+def report_cmd(run_dir: Path, quiet: bool) -> None:
+    """Re-render the charts and report.html of a finished run from its output files."""
+    from perphedge.report import load_run, summary_table, write_outputs
+
+    result = load_run(run_dir)
+    try:
+        paths = write_outputs(result, run_dir, progress=not quiet)
+    except TypeError as exc:
+        if "progress" not in str(exc):
+            raise
+        paths = write_outputs(result, run_dir)
+    if not quiet:
+        click.echo(summary_table(result))
+    click.echo(f"report: {paths.get('report.html', run_dir / 'report.html')}")
+
+
+@click.group("baseline")
+def baseline_group() -> None:
+    """Regression baselines: pin a config's metrics and equity curve, then check reruns."""
+
+
+@baseline_group.command("save")
+@click.argument("configs", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help=_SET_HELP)
+@click.option(
+    "--dir",
+    "directory",
+    default="baselines",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder of the baseline files.",
+)
+def baseline_save(configs: tuple[Path, ...], sets: tuple[str, ...], directory: Path) -> None:
+    """Run each CONFIG and write baselines/<name>.json (metrics, tolerances, equity digest)."""
+    from perphedge import baseline
+
+    for cfg in configs:
+        path = baseline.save(cfg, overrides=list(sets) or None, directory=directory)
+        click.echo(f"saved {path}")
+
+
+@baseline_group.command("check")
+@click.argument("configs", nargs=-1, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help=_SET_HELP)
+@click.option(
+    "--dir",
+    "directory",
+    default="baselines",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder of the baseline files.",
+)
+def baseline_check(configs: tuple[Path, ...], sets: tuple[str, ...], directory: Path) -> None:
+    """Rerun CONFIGs (default: every config with a baseline); exit 3 if any metric drifted."""
+    from perphedge import baseline
+
+    drifts = baseline.check(
+        list(configs) or None, overrides=list(sets) or None, directory=directory
+    )
+    if drifts:
+        for drift in drifts:
+            click.echo(f"drift: {drift}", err=True)
+        names = sorted({d.config for d in drifts})
+        raise CheckFailed(
+            f"{len(drifts)} metric(s) drifted beyond tolerance in {', '.join(names)}; "
+            "if the change is intended, run: backtest baseline save CONFIG"
+        )
+    click.echo("baselines ok")
+
+
+@click.command("compare")
+@click.argument("items", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help=_SET_HELP)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for the comparison table and chart (default reports/compare/<UTC time>).",
+)
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+def compare_cmd(
+    items: tuple[Path, ...], sets: tuple[str, ...], out: Path | None, quiet: bool
+) -> None:
+    """Put runs side by side: each item is a finished run folder or a config to run now.
+
+    --set applies to the configs only. Writes a table and an overlay chart of equity curves.
+    """
+    from perphedge.report import compare_runs, load_run
+    from perphedge.runner import MarketCache, run
+
+    cache = MarketCache()
+    results: list[tuple[str, Any]] = []
+    labels: set[str] = set()
+    for item in items:
+        if item.is_dir():
+            result = load_run(item)
+            label = f"{result.meta.get('name', item.parent.name)}/{item.name}"
+        elif item.suffix.lower() in (".yaml", ".yml"):
+            result = run(item, overrides=list(sets) or None, cache=cache, progress=not quiet)
+            label = str(result.meta.get("name", item.stem))
+        else:
+            raise ConfigError("", f"{item} is neither a run folder nor a .yaml config")
+        base, n = label, 2
+        while label in labels:
+            label = f"{base} ({n})"
+            n += 1
+        labels.add(label)
+        results.append((label, result))
+    if out is None:
+        out = Path("reports") / "compare" / datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    out.mkdir(parents=True, exist_ok=True)
+    table, paths = compare_runs(results, out)
+    click.echo(table)
+    for path in paths.values() if isinstance(paths, dict) else paths:
+        click.echo(f"wrote {path}")
+
+
+COMMANDS: list[click.Command] = [run_cmd, report_cmd, baseline_group, compare_cmd]
