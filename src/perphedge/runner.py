@@ -147,13 +147,62 @@ class MarketCache:
 
 
 def load_market(spec: DataSpec, store: Any | None = None) -> tuple[MarketArrays, Any]:
-    """Build the market arrays for a data spec (no cache)."""
+    """Build the market arrays for a data spec (no cache); unknown markets are config errors."""
     from perphedge.data import Store
     from perphedge.market import build_market
 
     if store is None:
         store = Store(spec.root)
+    check_markets(spec, store)
     return build_market(store, **_market_kwargs(spec))
+
+
+def _display_root(root: Path) -> str:
+    try:
+        return str(root.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(root)
+
+
+def check_markets(spec: DataSpec, store: Any) -> None:
+    """Every basket coin and leg must have data in the store under the configured exchange.
+
+    Raises a ConfigError at the YAML path of the first one missing, listing the known markets
+    (or, when the market exists but not this series, leaves the detail to the loader).
+    """
+    from perphedge.domain import MarketType
+
+    root = Path(getattr(store, "root", spec.root))
+    if not root.is_dir():
+        raise ConfigError(
+            "data.root", f"no data folder at {root}; download data with: backtest download ..."
+        )
+    keys = list(store.keys())
+
+    def known(exchange: str, market_type: MarketType) -> list[str]:
+        return sorted(
+            {k.symbol for k in keys if k.exchange == exchange and k.market_type is market_type}
+        )
+
+    spot = known(spec.spot_exchange, MarketType.SPOT)
+    for coin in spec.coins:
+        symbol = f"{coin}/{spec.quote}"
+        if symbol not in spot:
+            where = _display_root(root / spec.spot_exchange / MarketType.SPOT.value)
+            raise ConfigError(
+                f"basket.coins.{coin}",
+                f"no market '{symbol}' in {where}; known: {', '.join(spot) or 'none'} "
+                f"(fetch it with: backtest download --exchange {spec.spot_exchange} "
+                f"--symbol {symbol} --timeframe {spec.timeframe})",
+            )
+    for j, (exchange, symbol, _kind) in enumerate(spec.legs):
+        swaps = known(exchange, MarketType.SWAP)
+        if symbol not in swaps:
+            where = _display_root(root / exchange / MarketType.SWAP.value)
+            raise ConfigError(
+                f"hedge.legs[{j}].symbol",
+                f"no market '{symbol}' in {where}; known: {', '.join(swaps) or 'none'}",
+            )
 
 
 def required_data(config: Config, config_path: str | os.PathLike[str] | None = None) -> list[Any]:
