@@ -551,8 +551,10 @@ def _timestamp(value: Any, path: str) -> pd.Timestamp:
 def _freeze(value: Any) -> Any:
     if isinstance(value, Mapping):
         return FrozenDict({str(k): _freeze(v) for k, v in value.items()})
-    if isinstance(value, list):
+    if isinstance(value, (list, tuple)):
         return tuple(_freeze(v) for v in value)
+    if isinstance(value, (datetime, date, pd.Timestamp)):
+        return _to_plain(pd.Timestamp(value))  # canonical UTC text, so configs round-trip
     return value
 
 
