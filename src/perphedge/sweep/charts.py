@@ -1,0 +1,193 @@
+"""The sweep's charts: a heat map over two grid axes, risk vs return, and the best equity curves.
+
+Drawn with the shared plotting helpers (Agg canvas, no pyplot state), once per sweep, never per
+combination: reporting costs the same for 10 runs as for 10,000.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from perphedge.sweep.execute import Outcome
+from perphedge.sweep.results import STATUS_OK
+from perphedge.sweep.spec import SweepSpec
+
+_CATEGORY_COLORS = (
+    "#1f5fa8",
+    "#e07b24",
+    "#2e8b57",
+    "#8e44ad",
+    "#c0392b",
+    "#16a085",
+    "#7f8c8d",
+    "#d35400",
+    "#2c3e50",
+    "#b8860b",
+)
+
+
+def _axis_values(frame: pd.DataFrame, spec: SweepSpec, axis: str) -> tuple[pd.Series, list[Any]]:
+    """The column of one heat-map axis and its values in grid order."""
+    if axis == "period":
+        col = frame["period_start"].astype(str) + ".." + frame["period_end"].astype(str)
+        return col, [p.label for p in spec.periods]
+    dim = next(d for d in spec.grid if d.name == axis)
+    col = frame[axis]
+    labels = list(dim.labels)
+    if col.dtype.kind in "fi" and all(isinstance(v, int | float) for v in labels):
+        return col, [float(v) if col.dtype.kind == "f" else v for v in labels]
+    return col.astype(str), [str(v) for v in labels]
+
+
+def heatmap_matrix(frame: pd.DataFrame, spec: SweepSpec) -> tuple[np.ndarray, list, list]:
+    """(values[y, x], x labels, y labels) of the heat map: ``agg`` of the metric over the
+    combinations sharing each (x, y) cell; NaN where no run succeeded."""
+    hs = spec.heatmap
+    assert hs is not None  # callers check; internal helper
+    ok = frame[frame["status"].eq(STATUS_OK)]
+    xcol, xs = _axis_values(ok, spec, hs.x)
+    ycol, ys = _axis_values(ok, spec, hs.y)
+    values = pd.to_numeric(ok[hs.metric], errors="coerce") if hs.metric in ok else None
+    grid = np.full((len(ys), len(xs)), np.nan)
+    if values is None or ok.empty:
+        return grid, xs, ys
+    cells = pd.DataFrame({"x": xcol.to_numpy(), "y": ycol.to_numpy(), "v": values.to_numpy()})
+    agg = cells.dropna(subset=["v"]).groupby(["y", "x"], sort=False)["v"].agg(hs.agg)
+    xi = {v: i for i, v in enumerate(xs)}
+    yi = {v: i for i, v in enumerate(ys)}
+    for (y, x), v in agg.items():
+        if x in xi and y in yi:
+            grid[yi[y], xi[x]] = float(v)
+    return grid, xs, ys
+
+
+def heatmap_chart(frame: pd.DataFrame, spec: SweepSpec, path: Path) -> Path | None:
+    """Heat map of the chosen metric over two grid axes (None if the sweep has no heat map).
+
+    The cells are reduced here (``agg`` over the other axes, axes in grid order) and drawn by
+    the shared :func:`perphedge.report.grid_charts.heatmap`.
+    """
+    from perphedge.report.fmt import metric_label
+    from perphedge.report.grid_charts import heatmap
+
+    hs = spec.heatmap
+    if hs is None or hs.metric not in frame.columns:
+        return None
+    grid, xs, ys = heatmap_matrix(frame, spec)
+    cells = pd.DataFrame(
+        {
+            hs.x: pd.Categorical([xs[j] for _ in ys for j in range(len(xs))], categories=xs),
+            hs.y: pd.Categorical([y for y in ys for _ in xs], categories=ys),
+            hs.metric: grid.ravel(),
+        }
+    )
+    others = [k for k in spec.keys if k not in (hs.x, hs.y)]
+    if spec.periods and "period" not in (hs.x, hs.y):
+        others.append("period")
+    how = f" ({hs.agg} over {', '.join(others)})" if others else ""
+    better_high = not (spec.ascending and hs.metric == spec.rank_by)
+    return heatmap(
+        cells,
+        hs.x,
+        hs.y,
+        hs.metric,
+        path,
+        title=f"{metric_label(hs.metric)} by {hs.x} and {hs.y}{how}",
+        higher_is_better=better_high,
+    )
+
+
+def _category(frame: pd.DataFrame, spec: SweepSpec) -> tuple[str | None, pd.Series | None]:
+    """The axis used to colour scatter points: the first grid axis with 2 to 10 values."""
+    for dim in spec.grid:
+        if 2 <= len(dim) <= len(_CATEGORY_COLORS):
+            return dim.name, frame[dim.name].astype(str)
+    return None, None
+
+
+def risk_return_chart(frame: pd.DataFrame, spec: SweepSpec, path: Path) -> Path | None:
+    """Each combination's hedged (risk, total return), with the unhedged side's point(s)."""
+    from perphedge.report.fmt import fmt_value
+    from perphedge.report.plotting import PCT_FORMATTER, new_figure, save_png
+
+    risk_key = {"max_drawdown": "max_drawdown", "volatility": "volatility"}[spec.risk]
+    hx, hy = f"hedged_{risk_key}", "hedged_total_return"
+    ux, uy = f"unhedged_{risk_key}", "unhedged_total_return"
+    if any(c not in frame.columns for c in (hx, hy)):
+        return None
+    ok = frame[frame["status"].eq(STATUS_OK)]
+    sign = -1.0 if risk_key == "max_drawdown" else 1.0  # drawdown shown as a positive depth
+    fig, (ax,) = new_figure(1, figsize=(10.0, 6.5))
+    name, cats = _category(ok, spec)
+    if cats is None:
+        ax.scatter(sign * ok[hx], ok[hy], s=28, color=_CATEGORY_COLORS[0], label="hedged")
+    else:
+        dim = next(d for d in spec.grid if d.name == name)
+        for i, label in enumerate(str(v) for v in dim.labels):
+            sel = cats.eq(label)
+            if sel.any():
+                ax.scatter(
+                    sign * ok.loc[sel, hx],
+                    ok.loc[sel, hy],
+                    s=28,
+                    alpha=0.85,
+                    color=_CATEGORY_COLORS[i % len(_CATEGORY_COLORS)],
+                    label=f"hedged, {name}={fmt_value(dim.labels[i])}",
+                )
+    if ux in ok.columns and uy in ok.columns:
+        un = ok[[ux, uy]].drop_duplicates()
+        ax.scatter(
+            sign * un[ux], un[uy], s=160, marker="*", color="black", label="unhedged", zorder=5
+        )
+    best = ok[ok["rank"].notna()].sort_values("rank").head(spec.top)
+    for _, row in best.iterrows():
+        ax.annotate(
+            f"#{int(row['rank'])} {row['combo_id']}",
+            (sign * row[hx], row[hy]),
+            textcoords="offset points",
+            xytext=(5, 4),
+            fontsize=8,
+        )
+    ax.axhline(0.0, color="#999999", linewidth=0.8)
+    ax.xaxis.set_major_formatter(PCT_FORMATTER)
+    ax.yaxis.set_major_formatter(PCT_FORMATTER)
+    xlabel = "Max drawdown (depth, %)" if risk_key == "max_drawdown" else "Volatility (ann., %)"
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("Total return (%)")
+    ax.set_title(f"Risk vs return: {len(ok)} hedged combinations against the unhedged basket")
+    ax.legend(fontsize=8, loc="best")
+    return save_png(fig, path)
+
+
+def overlay_chart(
+    outcomes: Mapping[str, Outcome], combo_ids: Sequence[str], labels: Mapping[str, str], path: Path
+) -> Path | None:
+    """Daily hedged equity of the best combinations, and the unhedged equity of the first,
+    drawn by the shared :func:`perphedge.report.grid_charts.overlay_equity`."""
+    from perphedge.report.grid_charts import overlay_equity
+
+    shown = [c for c in combo_ids if c in outcomes and outcomes[c].days is not None]
+    if not shown:
+        return None
+    curves: dict[str, pd.Series] = {}
+    for rank, cid in enumerate(shown, start=1):
+        out = outcomes[cid]
+        index = pd.to_datetime(out.days, unit="D", utc=True)  # type: ignore[arg-type]
+        curves[f"#{rank} {cid}: {labels.get(cid, '')}"] = pd.Series(out.equity_hedged, index)
+    first = outcomes[shown[0]]
+    unhedged = "unhedged basket"
+    curves[unhedged] = pd.Series(
+        first.equity_unhedged,
+        pd.to_datetime(first.days, unit="D", utc=True),  # type: ignore[arg-type]
+    )
+    return overlay_equity(
+        curves,
+        path,
+        title=f"Equity of the best {len(shown)} combinations vs the unhedged basket",
+        dashed={unhedged},
+    )

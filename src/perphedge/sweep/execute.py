@@ -1,0 +1,302 @@
+"""Run planned combinations: one worker function, three ways to execute it.
+
+The work unit is a *chunk*: a list of ``(combo_id, Config)`` pairs. Only configs travel to the
+workers (a few KB each), never market data: each worker process keeps one market cache for its
+whole life, so the data is read once per worker however many combinations it runs. Every
+combination's exception is caught and becomes its row's error, so one failure loses nothing
+else; a worker that dies takes only its own chunk's rows with it, and those rows say so.
+
+Executors: :class:`SerialExecutor` (in this process), :class:`ProcessExecutor` (local process
+pool, all cores by default) and :class:`DaskExecutor` (an existing ``dask.distributed``
+scheduler). They run the same :func:`run_chunk`, and the caller sorts by combination id, so the
+table is identical whatever ran it.
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+import os
+import sys
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from perphedge.config import Config
+from perphedge.errors import PerphedgeError
+
+Task = tuple[str, Config]
+DAY_NS = 86_400 * 10**9
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Where a worker finds what a config refers to by relative path: the config file's location
+    (the data root is resolved against it) and the strategy folders (absolute)."""
+
+    config_path: str | None = None
+    strategies_dirs: tuple[str, ...] | None = None
+
+
+@dataclass
+class Outcome:
+    """What one combination produced: its metrics, or its error; plus a daily equity curve."""
+
+    combo_id: str
+    status: str  # ok | error | invalid
+    metrics: dict[str, Any] = field(default_factory=dict)
+    error_type: str | None = None
+    error: str | None = None
+    days: np.ndarray | None = None  # int64 days since 1970-01-01 (UTC) of each daily point
+    equity_hedged: np.ndarray | None = None  # USD at the last bar close of each day
+    equity_unhedged: np.ndarray | None = None
+
+
+# ---------------------------------------------------------------------------- the worker side
+
+
+class _WorkerState:
+    """The market cache of this process, created on first use and kept for the process's life.
+
+    This is process-lifetime state (not a setting): pool workers and Dask workers run many
+    chunks and must not reload data for each. The lock keeps threaded Dask workers from
+    building the cache twice.
+    """
+
+    lock = threading.Lock()
+    cache: Any = None
+
+    @classmethod
+    def get(cls) -> Any:
+        with cls.lock:
+            if cls.cache is None:
+                cls.cache = new_cache()
+            return cls.cache
+
+
+def new_cache() -> Any:
+    """A fresh market cache from the runner (data loaded once, shared by all runs using it)."""
+    from perphedge.runner import MarketCache
+
+    return MarketCache()
+
+
+def _init_worker() -> None:
+    """Process-pool initializer: quiet warnings, a headless matplotlib, build the cache."""
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    _WorkerState.get()
+
+
+def _daily(result: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    ts = result.timeseries
+    times = np.asarray(ts.index.asi8, dtype=np.int64)
+    days = times // DAY_NS
+    last = np.empty(days.shape, dtype=bool)
+    if days.size:
+        last[:-1] = days[1:] != days[:-1]
+        last[-1] = True
+    hedged = np.asarray(ts["equity_hedged"].to_numpy(dtype=np.float64))[last]
+    unhedged = np.asarray(ts["equity_unhedged"].to_numpy(dtype=np.float64))[last]
+    return days[last], hedged, unhedged
+
+
+def run_one(
+    combo_id: str, config: Config, cache: Any, options: RunOptions = RunOptions()
+) -> Outcome:
+    """Run one combination; any exception becomes the outcome's error (type and message)."""
+    from perphedge.runner import run
+
+    try:
+        result = run(
+            config,
+            cache=cache,
+            config_path=options.config_path,
+            strategies_dirs=options.strategies_dirs,
+        )
+        days, hedged, unhedged = _daily(result)
+        metrics = {k: v for k, v in result.metrics.items() if _is_scalar(v)}
+    except PerphedgeError as exc:
+        return Outcome(combo_id, "error", error_type=type(exc).__name__, error=str(exc))
+    except Exception as exc:  # noqa: BLE001 - a bug in one combination must not sink the others
+        return Outcome(combo_id, "error", error_type=type(exc).__name__, error=str(exc))
+    return Outcome(combo_id, "ok", metrics, None, None, days, hedged, unhedged)
+
+
+def _is_scalar(value: Any) -> bool:
+    return value is None or isinstance(value, int | float | str | bool | np.generic)
+
+
+def run_chunk(
+    tasks: Sequence[Task], options: RunOptions = RunOptions(), cache: Any = None
+) -> list[Outcome]:
+    """Run a chunk of combinations with this process's cache (or the one given)."""
+    use = cache if cache is not None else _WorkerState.get()
+    return [run_one(combo_id, config, use, options) for combo_id, config in tasks]
+
+
+# ---------------------------------------------------------------------------- the caller side
+
+ProgressFn = Callable[[int], None]
+
+
+class Executor(Protocol):
+    """Runs chunks and yields each chunk's outcomes as it finishes (any order)."""
+
+    name: str
+
+    def chunks_for(self, n_tasks: int) -> int: ...
+
+    def run(
+        self, chunks: Sequence[Sequence[Task]], options: RunOptions
+    ) -> Iterator[list[Outcome]]: ...
+
+
+def chunked(tasks: Sequence[Task], n_chunks: int) -> list[list[Task]]:
+    """Split ``tasks`` into at most ``n_chunks`` contiguous chunks of near-equal size."""
+    if not tasks:
+        return []
+    size = math.ceil(len(tasks) / max(1, n_chunks))
+    return [list(tasks[i : i + size]) for i in range(0, len(tasks), size)]
+
+
+def _crashed(chunk: Sequence[Task], exc: BaseException) -> list[Outcome]:
+    message = f"the worker running this chunk failed: {type(exc).__name__}: {exc}"
+    return [
+        Outcome(combo_id, "error", error_type="WorkerFailed", error=message)
+        for combo_id, _ in chunk
+    ]
+
+
+class SerialExecutor:
+    """Runs every chunk in this process, one after another (debugging, tiny sweeps)."""
+
+    name = "serial"
+    workers = 1
+
+    def __init__(self, cache: Any = None) -> None:
+        self._cache = cache
+
+    def chunks_for(self, n_tasks: int) -> int:
+        return n_tasks  # one combination per chunk: the progress bar moves with each
+
+    def run(self, chunks: Sequence[Sequence[Task]], options: RunOptions) -> Iterator[list[Outcome]]:
+        cache = self._cache if self._cache is not None else new_cache()
+        for chunk in chunks:
+            yield run_chunk(chunk, options, cache)
+
+
+def _mp_context() -> multiprocessing.context.BaseContext:
+    # fork is the cheapest start on Linux (the worker inherits the imported modules); elsewhere,
+    # and on Python versions that warn about fork, use the platform default.
+    if sys.platform.startswith("linux") and sys.version_info < (3, 12):
+        return multiprocessing.get_context("fork")
+    if sys.platform.startswith("linux"):
+        return multiprocessing.get_context("forkserver")
+    return multiprocessing.get_context()
+
+
+class ProcessExecutor:
+    """A local process pool: ``workers`` processes (default: all cores), each with one cache."""
+
+    name = "processes"
+
+    def __init__(self, workers: int | None = None) -> None:
+        self.workers = max(1, workers or os.cpu_count() or 1)
+
+    def chunks_for(self, n_tasks: int) -> int:
+        # a few chunks per worker: balances uneven run times, yet each chunk carries many runs
+        return self.workers * 4
+
+    def run(self, chunks: Sequence[Sequence[Task]], options: RunOptions) -> Iterator[list[Outcome]]:
+        if not chunks:
+            return
+        workers = min(self.workers, len(chunks))
+        with ProcessPoolExecutor(
+            max_workers=workers, mp_context=_mp_context(), initializer=_init_worker
+        ) as pool:
+            pending: dict[Future[list[Outcome]], Sequence[Task]] = {
+                pool.submit(run_chunk, chunk, options): chunk for chunk in chunks
+            }
+            while pending:
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    chunk = pending.pop(fut)
+                    exc = fut.exception()
+                    yield _crashed(chunk, exc) if exc is not None else fut.result()
+
+
+class DaskExecutor:
+    """Runs chunks on a ``dask.distributed`` cluster: a scheduler address or a ``Client``.
+
+    The workers need perphedge installed and the config's data folder at the same path.
+    """
+
+    name = "dask"
+
+    def __init__(self, scheduler: str | Any) -> None:
+        self._scheduler = scheduler
+        self.workers = 1
+
+    def chunks_for(self, n_tasks: int) -> int:
+        return max(1, self.workers) * 4
+
+    def _client(self) -> tuple[Any, bool]:
+        from dask.distributed import Client
+
+        if isinstance(self._scheduler, Client):
+            return self._scheduler, False
+        try:
+            client = Client(self._scheduler, timeout="10s")
+        except OSError as exc:
+            raise DaskConnectError(str(self._scheduler), exc) from None
+        return client, True
+
+    def connect(self) -> None:
+        """Connect now (before the progress bar) and size the chunks to the cluster."""
+        client, own = self._client()
+        self._scheduler, self._own = client, own
+        threads = sum(client.nthreads().values()) if hasattr(client, "nthreads") else 1
+        self.workers = max(1, threads)
+
+    def close(self) -> None:
+        if getattr(self, "_own", False):
+            self._scheduler.close()
+
+    def run(self, chunks: Sequence[Sequence[Task]], options: RunOptions) -> Iterator[list[Outcome]]:
+        from dask.distributed import as_completed
+
+        if not chunks:
+            return
+        if not hasattr(self, "_own"):
+            self.connect()
+        client = self._scheduler
+        futures = client.map(run_chunk, list(chunks), options=options, pure=False)
+        index = {f.key: i for i, f in enumerate(futures)}
+        for fut in as_completed(futures):
+            chunk = chunks[index[fut.key]]
+            if fut.status == "error":
+                yield _crashed(chunk, fut.exception())
+            else:
+                yield fut.result()
+
+
+class DaskConnectError(PerphedgeError):
+    """The Dask scheduler could not be reached."""
+
+    def __init__(self, address: str, exc: BaseException) -> None:
+        super().__init__(f"cannot reach the Dask scheduler at {address}: {exc}")
+
+
+def make_executor(
+    *, serial: bool = False, scheduler: str | Any | None = None, workers: int | None = None
+) -> SerialExecutor | ProcessExecutor | DaskExecutor:
+    """Pick an executor from the command-line style options (Dask wins over serial)."""
+    if scheduler is not None:
+        return DaskExecutor(scheduler)
+    if serial or workers == 1:
+        return SerialExecutor()
+    return ProcessExecutor(workers)
