@@ -60,7 +60,7 @@ def make_result(
 
     capital = 10_000.0
     S, m, fee, slip = 10.0, 0.005, 0.0005, 0.0002
-    weights = np.full(n_legs, 1.0 / n_legs)
+    weights = np.arange(n_legs, 0, -1, dtype=float) / (n_legs * (n_legs + 1) / 2)
     coll_usd0 = 2_200.0
     basket0 = capital - coll_usd0
     basket_value = basket0 * basket_idx
@@ -130,7 +130,7 @@ def make_result(
                     }
                 )
             h = weights[j] * (0.85 + 0.1 * np.sin(t / (24 * 20)))
-            if t % 24 == 0 and (trades or t == 0):
+            if t % 24 == 0 and trades:
                 target_n = round((C * P + h * basket_value[t]) / S)
                 d = target_n - N
                 if d != 0:

@@ -39,6 +39,7 @@ from perphedge.report.plotting import (
     new_figure,
     no_data,
     plot_x,
+    safe_text,
     save_png,
     thin_positions,
     to_utc_index,
@@ -100,7 +101,9 @@ def equity_chart(result: Result, path: Path) -> Path:
     )
     ax.yaxis.set_major_formatter(USD_FORMATTER)
     ax.set_ylabel("Equity (USD)")
-    ax.set_title(f"{run_title(result)}: hedged vs unhedged equity", fontsize=12, loc="left")
+    ax.set_title(
+        f"{safe_text(run_title(result))}: hedged vs unhedged equity", fontsize=12, loc="left"
+    )
     ax_dd.fill_between(x, dd_u[pos], 0, color=UNHEDGED_COLOR, alpha=0.25, lw=0)
     ax_dd.plot(x, dd_u[pos], color=UNHEDGED_COLOR, lw=0.9, label="Unhedged", **style)
     ax_dd.fill_between(x, dd_h[pos], 0, color=HEDGED_COLOR, alpha=0.3, lw=0)
@@ -119,26 +122,40 @@ def equity_chart(result: Result, path: Path) -> Path:
     return save_png(fig, path)
 
 
+MAX_RATIO_PANELS = 4  # up to this many legs get a panel each; more share one panel
+
+
 def hedge_ratio_chart(result: Result, path: Path) -> Path:
-    """Target vs actual hedge ratio per leg, rebalances marked."""
+    """Target vs actual hedge ratio per leg (a panel per leg), rebalances marked."""
     ts = _frame(result)
     legs = leg_indices(ts)
-    fig, (ax,) = new_figure(1)
-    ax.set_title(f"{run_title(result)}: target vs actual hedge ratio", fontsize=12, loc="left")
-    ax.set_ylabel("Hedge ratio (short notional / basket value)")
+    n_panels = len(legs) if 1 < len(legs) <= MAX_RATIO_PANELS else 1
+    fig, axes = new_figure(n_panels)
+    axes[0].set_title(
+        f"{safe_text(run_title(result))}: target vs actual hedge ratio", fontsize=12, loc="left"
+    )
+    if n_panels == 1:
+        axes[0].set_ylabel("Hedge ratio (short notional / basket value)")
+    else:
+        fig.supylabel("Hedge ratio (short notional / basket value)", fontsize=10)
     x_all = plot_x(ts.index)
     if not legs:
-        no_data(ax, "no hedge legs in this run")
+        no_data(axes[0], "no hedge legs in this run")
+    shared = len(legs) > MAX_RATIO_PANELS
     for n, j in enumerate(legs):
-        color = LEG_COLORS[n % len(LEG_COLORS)]
-        # one leg: black target, blue actual, orange rebalance dots; several: a colour per leg
-        t_color, r_color = ("#222222", UNHEDGED_COLOR) if len(legs) == 1 else (color, color)
+        ax = axes[0] if n_panels == 1 else axes[n]
+        label = safe_text(leg_label(result, j))
+        if shared:  # many legs in one panel: a colour per leg
+            color = t_color = r_color = LEG_COLORS[n % len(LEG_COLORS)]
+            suffix = f" ({label})"
+        else:  # black target, blue actual, orange rebalance dots
+            color, t_color, r_color, suffix = HEDGED_COLOR, "#222222", UNHEDGED_COLOR, ""
+            if n_panels > 1:
+                ax.set_title(label, fontsize=10, loc="right", color="#444444")
         target, actual = _col(ts, f"target_ratio_{j}"), _col(ts, f"actual_ratio_{j}")
         pos = thin_positions(np.column_stack([target, actual]))
         x = plot_x(ts.index[pos])
         style = line_style(len(pos))
-        label = leg_label(result, j)
-        suffix = f" ({label})" if len(legs) > 1 else ""
         ax.step(
             x, target[pos], where="post", color=t_color, lw=1.6, ls="--",
             label=f"target{suffix}", alpha=0.9, **style,
@@ -156,15 +173,18 @@ def hedge_ratio_chart(result: Result, path: Path) -> Path:
                 plot_x(reb), np.zeros(len(reb)), "|", color=r_color, markersize=6, alpha=0.4,
                 transform=ax.get_xaxis_transform(), label=f"rebalance{suffix} ({len(reb)}, rug)",
             )  # fmt: skip
-    handles, labels = ax.get_legend_handles_labels()
-    if _mark_liquidations([ax], result):
-        handles.append(_liq_handle())
-        labels.append("liquidation")
-    if handles:
-        ax.legend(
-            handles, labels, loc="best", fontsize=9, framealpha=0.85, ncol=min(3, len(legs) + 1)
-        )
-    format_date_axis(ax, x_all)
+    liquidated = _mark_liquidations(axes, result)
+    for ax in axes:
+        handles, labels = ax.get_legend_handles_labels()
+        if liquidated and ax is axes[0]:
+            handles.append(_liq_handle())
+            labels.append("liquidation")
+        if handles:
+            ax.legend(handles, labels, loc="best", fontsize=8 if n_panels > 1 else 9,
+                      framealpha=0.85, ncol=2 if shared else 1)  # fmt: skip
+    for ax in axes[:-1]:
+        ax.tick_params(labelbottom=False)
+    format_date_axis(axes[-1], x_all)
     return save_png(fig, path)
 
 
@@ -175,7 +195,9 @@ def margin_chart(result: Result, path: Path) -> Path:
     legs = leg_indices(ts)
     fig, (ax_lev, ax_mr, ax_ld) = new_figure(3, height_ratios=(1.2, 1, 1))
     ax_lev.set_title(
-        f"{run_title(result)}: margin account and distance to liquidation", fontsize=12, loc="left"
+        f"{safe_text(run_title(result))}: margin account and distance to liquidation",
+        fontsize=12,
+        loc="left",
     )
     ax_lev.set_ylabel("Leverage (x)")
     ax_mr.set_ylabel("Margin ratio\n(liquidation at 1)")
@@ -198,7 +220,8 @@ def margin_chart(result: Result, path: Path) -> Path:
         pos = thin_positions(np.column_stack([lev, mr, ld]))
         x = plot_x(ts.index[pos])
         style = line_style(len(pos))
-        label = leg_label(result, j)
+        label = safe_text(leg_label(result, j))
+        suffix = f", {label}" if len(legs) > 1 else ""
         ax_lev.plot(x, lev[pos], color=color, lw=1.1, label=label, **style)
         ax_mr.plot(x, mr[pos], color=color, lw=1.1, **style)
         ax_ld.plot(x, ld[pos], color=color, lw=1.1, **style)
@@ -208,11 +231,11 @@ def margin_chart(result: Result, path: Path) -> Path:
         tx, ty = value_at(ts.index, lev, events_of(result, "topup", leg=j))
         if len(tx):
             ax_lev.scatter(tx, ty, marker="^", s=40, color=GOOD_COLOR, zorder=3,
-                           label=f"top-up ({len(tx)})")  # fmt: skip
+                           label=f"top-up{suffix} ({len(tx)})")  # fmt: skip
         wx, wy = value_at(ts.index, lev, events_of(result, "withdraw", leg=j))
         if len(wx):
             ax_lev.scatter(wx, wy, marker="v", s=40, color=UNHEDGED_COLOR, zorder=3,
-                           label=f"withdrawal ({len(wx)})")  # fmt: skip
+                           label=f"withdrawal{suffix} ({len(wx)})")  # fmt: skip
     if max_mr >= 0.5:  # only draw the liquidation line when it is near enough to be seen
         ax_mr.axhline(1.0, color=BAD_COLOR, lw=1.0, ls="-", alpha=0.7)
     if legs and not any_ld:
@@ -246,7 +269,9 @@ def costs_chart(result: Result, path: Path) -> Path:
     style = line_style(len(pos))
     fig, (ax,) = new_figure(1)
     ax.set_title(
-        f"{run_title(result)}: cumulative funding and trading costs", fontsize=12, loc="left"
+        f"{safe_text(run_title(result))}: cumulative funding and trading costs",
+        fontsize=12,
+        loc="left",
     )
     ax.plot(
         x,
@@ -258,7 +283,7 @@ def costs_chart(result: Result, path: Path) -> Path:
     )
     for n, (j, f) in enumerate(zip(legs, per_leg, strict=False)):
         ax.plot(x, f[pos], color=LEG_COLORS[n % len(LEG_COLORS)], lw=0.9, ls=":",
-                label=f"funding, {leg_label(result, j)}")  # fmt: skip
+                label=f"funding, {safe_text(leg_label(result, j))}")  # fmt: skip
     ax.plot(x, fees[pos], color=BAD_COLOR, lw=1.4, label=f"fees ({fmt_usd(fees[-1])})", **style)
     ax.plot(
         x, slip[pos], color=UNHEDGED_COLOR, lw=1.4, label=f"slippage ({fmt_usd(slip[-1])})", **style
@@ -282,7 +307,9 @@ def attribution_chart(result: Result, path: Path) -> Path:
     labels = [ATTRIBUTION_LABELS.get(k, k.replace("_", " ")) for k in names]
     fig, (ax,) = new_figure(1, sharex=False)
     ax.set_title(
-        f"{run_title(result)}: PnL attribution of the hedged side", fontsize=12, loc="left"
+        f"{safe_text(run_title(result))}: PnL attribution of the hedged side",
+        fontsize=12,
+        loc="left",
     )
     if not names:
         no_data(ax, "no attribution in this run")

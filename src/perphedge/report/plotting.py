@@ -147,6 +147,11 @@ PCT_FORMATTER = FuncFormatter(
 )
 
 
+def safe_text(text: object) -> str:
+    """Text for a chart label with ``$`` escaped, so user names never switch on mathtext."""
+    return str(text).replace("$", r"\$")
+
+
 def line_style(n_points: int) -> dict[str, object]:
     """Markers for very short series (one or two bars would otherwise draw nothing)."""
     return {"marker": "o", "markersize": 4} if n_points <= 3 else {}

@@ -1,0 +1,111 @@
+"""`backtest compare`: several runs side by side in one table, one overlay of equity curves, and
+a small compare.html tying them together."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from perphedge.engine.types import Result
+from perphedge.errors import ConfigError
+from perphedge.report.access import run_title
+from perphedge.report.fmt import fmt_metric
+from perphedge.report.grid_charts import overlay_equity
+from perphedge.report.html import HtmlPage
+from perphedge.report.plotting import to_utc_index
+from perphedge.report.summary import text_table
+
+# (label, metric key) rows of the comparison table.
+COMPARE_ROWS: tuple[tuple[str, str], ...] = (
+    ("Total return (hedged)", "hedged_total_return"),
+    ("Total return (unhedged)", "unhedged_total_return"),
+    ("CAGR (hedged)", "hedged_cagr"),
+    ("Volatility (hedged)", "hedged_volatility"),
+    ("Sharpe (hedged)", "hedged_sharpe"),
+    ("Sortino (hedged)", "hedged_sortino"),
+    ("Max drawdown (hedged)", "hedged_max_drawdown"),
+    ("Max drawdown (unhedged)", "unhedged_max_drawdown"),
+    ("Final equity (hedged)", "hedged_final_equity"),
+    ("Hedge effectiveness", "hedge_effectiveness"),
+    ("Funding net", "funding_net_usd"),
+    ("Fees", "fees_usd"),
+    ("Slippage", "slippage_usd"),
+    ("Rebalances", "n_rebalances"),
+    ("Top-ups", "n_topups"),
+    ("Liquidations", "n_liquidations"),
+    ("Lowest distance to liquidation", "min_liq_distance"),
+)
+
+
+def compare_rows(results: Sequence[tuple[str, Result]]) -> list[list[str]]:
+    """[label, value per run...] cells of the comparison table."""
+    return [
+        [label, *(fmt_metric(key, r.metrics.get(key)) for _, r in results)]
+        for label, key in COMPARE_ROWS
+    ]
+
+
+def compare_frame(results: Sequence[tuple[str, Result]]) -> pd.DataFrame:
+    """The raw numbers: one row per metric key, one column per run label."""
+    data = {name: [r.metrics.get(k, np.nan) for _, k in COMPARE_ROWS] for name, r in results}
+    return pd.DataFrame(data, index=pd.Index([k for _, k in COMPARE_ROWS], name="metric"))
+
+
+def _same_curve(a: pd.Series, b: pd.Series) -> bool:
+    if len(a) != len(b) or not a.index.equals(b.index):
+        return False
+    return bool(np.allclose(a.to_numpy(float), b.to_numpy(float), rtol=1e-12, equal_nan=True))
+
+
+def equity_curves(results: Sequence[tuple[str, Result]]) -> tuple[dict[str, pd.Series], set[str]]:
+    """Hedged equity of every run, plus each distinct unhedged curve (dashed) once."""
+    curves: dict[str, pd.Series] = {}
+    unhedged: list[tuple[str, pd.Series]] = []
+    for name, r in results:
+        ts = r.timeseries
+        idx = to_utc_index(ts.index)
+        curves[name] = pd.Series(ts["equity_hedged"].to_numpy(float), index=idx)
+        u = pd.Series(ts["equity_unhedged"].to_numpy(float), index=idx)
+        if not any(_same_curve(u, seen) for _, seen in unhedged):
+            unhedged.append((f"{name} unhedged" if len(results) > 1 else "unhedged", u))
+    if len(unhedged) == 1 and len(results) > 1:
+        unhedged = [("unhedged (same for all)", unhedged[0][1])]
+    dashed = set()
+    for label, u in unhedged:
+        curves[label] = u
+        dashed.add(label)
+    return curves, dashed
+
+
+def compare_runs(
+    results: Sequence[tuple[str, Result]], out_dir: Path | str
+) -> tuple[str, dict[str, Path]]:
+    """Table text (a column per run) and {compare_equity, compare_csv, compare_html} paths."""
+    if not results:
+        raise ConfigError("", "compare: no runs given")
+    names = [n for n, _ in results]
+    if len(set(names)) != len(names):
+        raise ConfigError("", f"compare: run labels must be unique, got {names}")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = compare_rows(results)
+    text = text_table(["", *names], rows)
+    curves, dashed = equity_curves(results)
+    chart = overlay_equity(
+        curves, out / "compare_equity.png", title="Equity: hedged runs and unhedged reference",
+        dashed=dashed,
+    )  # fmt: skip
+    csv_path = out / "compare.csv"
+    compare_frame(results).to_csv(csv_path, lineterminator="\n")
+    page = HtmlPage("perphedge: comparison of runs", f"{len(results)} runs")
+    page.heading("Runs")
+    page.table(["Label", "Run"], [[n, run_title(r)] for n, r in results])
+    page.heading("Metrics")
+    page.table(["Metric", *names], rows)
+    page.heading("Equity")
+    page.image(chart, alt="equity curves", caption="Hedged equity per run; unhedged dashed.")
+    html_path = page.write(out / "compare.html")
+    return text, {"compare_equity": chart, "compare_csv": csv_path, "compare_html": html_path}

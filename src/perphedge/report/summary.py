@@ -1,0 +1,69 @@
+"""The compact terminal tables: one run's hedged | unhedged summary, and plain aligned tables.
+
+Plain text only (no colour codes), so the output is the same in a terminal, a pipe or a log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from perphedge.engine.types import Result
+from perphedge.report.access import run_title
+from perphedge.report.fmt import fmt_metric
+
+# (label, hedged key, unhedged key or None) in the order issue 4 lists them.
+SUMMARY_ROWS: tuple[tuple[str, str, str | None], ...] = (
+    ("Total return", "hedged_total_return", "unhedged_total_return"),
+    ("CAGR", "hedged_cagr", "unhedged_cagr"),
+    ("Volatility (ann.)", "hedged_volatility", "unhedged_volatility"),
+    ("Sharpe", "hedged_sharpe", "unhedged_sharpe"),
+    ("Sortino", "hedged_sortino", "unhedged_sortino"),
+    ("Max drawdown", "hedged_max_drawdown", "unhedged_max_drawdown"),
+    ("Hedge effectiveness", "hedge_effectiveness", None),
+    ("Funding net", "funding_net_usd", None),
+    ("Fees", "fees_usd", None),
+    ("Liquidations", "n_liquidations", None),
+)
+DASH = "-"
+
+
+def text_table(
+    header: Sequence[str], rows: Sequence[Sequence[str]], *, title: str | None = None
+) -> str:
+    """Columns padded to their widest cell: first column left-aligned, the others right-aligned,
+    a rule under the header. Cells must already be strings."""
+    ncol = len(header)
+    for r in rows:
+        if len(r) != ncol:
+            raise ValueError(f"row has {len(r)} cells, header has {ncol}: {list(r)!r}")
+    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows, strict=True)]
+
+    def line(cells: Sequence[str]) -> str:
+        parts = [
+            str(c).ljust(w) if i == 0 else str(c).rjust(w)
+            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        ]
+        return "  ".join(parts).rstrip()
+
+    out = [title] if title else []
+    out.append(line(header))
+    out.append("  ".join("-" * w for w in widths))
+    out.extend(line(r) for r in rows)
+    return "\n".join(out)
+
+
+def summary_rows(metrics: dict[str, object]) -> list[list[str]]:
+    """[label, hedged, unhedged] cells of the summary; metrics not on a side show '-'."""
+    rows = []
+    for label, hkey, ukey in SUMMARY_ROWS:
+        h = fmt_metric(hkey, metrics.get(hkey))
+        u = fmt_metric(ukey, metrics.get(ukey)) if ukey else DASH
+        rows.append([label, h, u])
+    return rows
+
+
+def summary_table(result: Result) -> str:
+    """The side-by-side hedged | unhedged table printed after a run, headed by the run title."""
+    return text_table(
+        ["", "hedged", "unhedged"], summary_rows(result.metrics), title=run_title(result)
+    )
