@@ -1,0 +1,605 @@
+"""Market arrays of a run: every series aligned onto one UTC bar grid (``engine.types``).
+
+``build_market`` reads the spot candles of the basket coins and, per hedge leg, the mark
+candles (or a stated substitute), the perp's last-price candles (the trade price) and the
+funding history, through :func:`perphedge.data.loader.load`. Rules (docs/engine.md):
+
+- Grid: bar opens ``[start, end)`` of the run timeframe, on the data layer's grid (epoch
+  aligned; weeks open on Mondays). Bars are labelled by their UTC open.
+- A series that starts after the first bar or ends before the last one is an error naming it
+  and its first (last) timestamp. Missing bars inside the window: ``refuse`` stops with the gap
+  spans; ``ffill`` carries the last close forward as flat bars (open = high = low = close,
+  volume 0) over gaps of at most ``max_fill_bars`` bars and reports every filled span.
+- Mark: the ``mark`` series at the run timeframe if stored; otherwise per ``mark_substitute``:
+  ``auto`` (perp last price at the run timeframe if stored, else the spot of the leg's coin),
+  ``last``/``perp``, ``spot``, or ``none`` (missing mark candles are an error). A note says
+  exactly what stands in. ``trade_close`` is the perp's last close if stored, else the mark.
+- ``coin_usd``: the spot close of an inverse leg's margin coin on the basket's spot exchange
+  (the quote, e.g. USDT, is taken as 1 USD; a note says so); 1.0 for linear legs.
+- Funding: each event at time ``T`` goes to the bar whose ``[open, open + bar)`` contains it.
+  ``funding_rate`` sums the rates, ``funding_per_unit`` sums ``S*r/mark_e`` (inverse, coins per
+  contract) or ``r*mark_e`` (linear, USDT per coin), ``mark_e`` being the record's
+  ``mark_price`` if it has one, else the mark (or substitute) open of that bar.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from perphedge.config import GapPolicy, MarkSubstitute
+from perphedge.data.loader import LoadedSeries, load
+from perphedge.data.store import SeriesKey, Store
+from perphedge.data.validate import Gap, grid_offset_ns
+from perphedge.domain import InstrumentKind, Series, Timeframe
+from perphedge.engine.types import MarketArrays
+from perphedge.errors import ConfigError, DataValidationError
+
+_HOUR_NS = 3_600 * 10**9
+_VENUE_NAMES = {"binance": "Binance", "bybit": "Bybit", "okx": "OKX", "bitmex": "BitMEX"}
+_DOLLAR_QUOTES = ("USDT", "USDC", "USD", "BUSD", "FDUSD")
+
+
+# ---------------------------------------------------------------------------------- specs
+
+
+@dataclass(frozen=True)
+class LegSpec:
+    """A hedge leg as the config names it. ``kind`` and ``contract_size`` are optional: the
+    data's metadata provides them; a given ``kind`` must agree with the data."""
+
+    exchange: str
+    symbol: str
+    kind: InstrumentKind | None = None
+    contract_size: float | None = None
+
+    @property
+    def label(self) -> str:
+        return f"{self.exchange} {self.symbol}"
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """One stored file a run read: what, where, which slice, and its content hash."""
+
+    series: str  # e.g. "binance ETH/USD:ETH funding"
+    path: str
+    first: pd.Timestamp | None  # first timestamp used (in the run window)
+    last: pd.Timestamp | None
+    rows: int  # rows (bars or funding events) used
+    source: str | None  # the metadata's ``source``
+    sha256: str  # of the file's bytes
+
+
+@dataclass(frozen=True)
+class LegInfo:
+    """Contract facts and price sources of one hedge leg."""
+
+    label: str
+    exchange: str
+    symbol: str
+    kind: InstrumentKind
+    contract_size: float | None
+    margin_coin: str  # settle coin ("ETH" for ETH/USD:ETH, "USDT" for linear)
+    mark_source: str  # what the mark is, in words
+    trade_source: str  # what the trade price is, in words
+    funding_events: int  # events in the run window
+    funding_intervals_hours: tuple[float, ...]  # distinct intervals seen in the window
+
+
+@dataclass(frozen=True)
+class MarketInfo:
+    """Where a run's market data came from. ``fingerprint`` names the data of a run."""
+
+    timeframe: str
+    start: pd.Timestamp  # first bar open
+    end: pd.Timestamp  # last bar close
+    legs: tuple[LegInfo, ...]
+    sources: tuple[SourceInfo, ...]
+    notes: tuple[str, ...]
+    fingerprint: str
+
+
+# ---------------------------------------------------------------------------------- helpers
+
+
+def parse_symbol(symbol: str) -> tuple[str, str, str | None]:
+    """``ETH/USD:ETH`` -> ``("ETH", "USD", "ETH")``; spot ``ETH/USDT`` -> settle ``None``."""
+    pair, _, settle = symbol.partition(":")
+    base, _, quote = pair.partition("/")
+    return base, quote, (settle or None)
+
+
+def symbol_kind(symbol: str) -> InstrumentKind:
+    """ccxt convention: settled in the base coin = inverse, otherwise linear."""
+    base, _, settle = parse_symbol(symbol)
+    return InstrumentKind.INVERSE if settle == base else InstrumentKind.LINEAR
+
+
+def spot_series_for(exchange: str, coin: str, quote: str, timeframe: Timeframe | str) -> SeriesKey:
+    """The spot candle series of ``coin`` quoted in ``quote`` (``SOL`` -> ``SOL/USDT``)."""
+    return SeriesKey(exchange, f"{coin}/{quote}", Series.OHLCV, Timeframe.parse(timeframe))
+
+
+def _enum(value: Any, enum: type[Enum], aliases: dict[str, str] | None = None) -> Any:
+    raw = value.value if isinstance(value, Enum) else str(value)
+    raw = (aliases or {}).get(raw, raw)
+    try:
+        return enum(raw)
+    except ValueError:
+        allowed = ", ".join(m.value for m in enum)  # type: ignore[attr-defined]
+        raise ConfigError("data", f"unknown option {raw!r}; allowed: {allowed}") from None
+
+
+def _gap_policy(value: Any) -> GapPolicy:
+    return _enum(value, GapPolicy)
+
+
+def _mark_substitute(value: Any) -> MarkSubstitute:
+    return _enum(value, MarkSubstitute, {"perp": MarkSubstitute.LAST.value})
+
+
+def _utc(value: Any) -> pd.Timestamp:
+    ts = pd.Timestamp(value)
+    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    return ts.as_unit("ns")
+
+
+def _ts(ns: int) -> str:
+    return pd.Timestamp(int(ns), tz="UTC").strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _venue(exchange: str) -> str:
+    return _VENUE_NAMES.get(exchange, exchange.capitalize())
+
+
+def make_grid(timeframe: Timeframe, start: Any, end: Any) -> np.ndarray:
+    """Bar opens (int64 ns, UTC) of ``timeframe`` in ``[start, end)``, on the data grid."""
+    s, e = _utc(start).value, _utc(end).value
+    step, off = timeframe.ns, grid_offset_ns(timeframe)
+    first = s + (-(s - off)) % step
+    if first >= e:
+        return np.empty(0, dtype=np.int64)
+    n = (e - first + step - 1) // step
+    return first + np.arange(n, dtype=np.int64) * step
+
+
+def _file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """``[lo, hi)`` index runs where ``mask`` is true."""
+    m = np.concatenate([[False], mask, [False]]).astype(np.int8)
+    d = np.diff(m)
+    return list(zip(np.flatnonzero(d == 1).tolist(), np.flatnonzero(d == -1).tolist(), strict=True))
+
+
+@dataclass
+class _Candles:
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    meta: dict[str, Any]
+
+
+@dataclass
+class _Reader:
+    """Loads and aligns series once each, collecting sources and notes."""
+
+    store: Store
+    timeframe: Timeframe
+    grid: np.ndarray
+    gap_policy: GapPolicy
+    max_fill_bars: int
+    notes: list[str] = field(default_factory=list)
+    sources: dict[str, SourceInfo] = field(default_factory=dict)
+    _candles: dict[SeriesKey, _Candles] = field(default_factory=dict)
+
+    @property
+    def start_ns(self) -> int:
+        return int(self.grid[0])
+
+    @property
+    def end_ns(self) -> int:
+        return int(self.grid[-1]) + self.timeframe.ns
+
+    def _record(self, loaded: LoadedSeries, index: pd.DatetimeIndex) -> None:
+        path = Path(loaded.path)
+        self.sources[str(loaded.key)] = SourceInfo(
+            series=str(loaded.key),
+            path=str(path),
+            first=index[0] if len(index) else None,
+            last=index[-1] if len(index) else None,
+            rows=len(index),
+            source=loaded.meta.get("source"),
+            sha256=_file_sha256(path),
+        )
+
+    def has(self, key: SeriesKey) -> bool:
+        return key in self._candles
+
+    def meta(self, key: SeriesKey) -> dict[str, Any]:
+        return self._candles[key].meta
+
+    def candles(self, key: SeriesKey) -> _Candles:
+        hit = self._candles.get(key)
+        if hit is not None:
+            return hit
+        loaded = load(
+            self.store,
+            key.exchange,
+            key.symbol,
+            key.series,
+            key.timeframe,
+            start=pd.Timestamp(self.start_ns, tz="UTC"),
+            end=pd.Timestamp(self.end_ns, tz="UTC"),
+        )
+        frame = loaded.frame
+        self._record(loaded, frame.index)
+        step, n = self.timeframe.ns, self.grid.size
+        pos = (frame.index.as_unit("ns").asi8 - self.start_ns) // step
+        present = np.zeros(n, dtype=bool)
+        present[pos] = True
+        cols = {c: np.full(n, np.nan) for c in ("open", "high", "low", "close")}
+        for c in cols:
+            cols[c][pos] = frame[c].to_numpy(dtype=np.float64)
+        if not present.all():
+            self._fill(key, loaded, present, cols)
+        out = _Candles(meta=loaded.meta, **cols)
+        self._candles[key] = out
+        return out
+
+    def _fill(
+        self,
+        key: SeriesKey,
+        loaded: LoadedSeries,
+        present: np.ndarray,
+        cols: dict[str, np.ndarray],
+    ) -> None:
+        name = str(key)
+        if not present.any():
+            whole, _ = self.store.read(key)
+            span = (
+                f"the file covers {_ts(whole.index[0].value)} .. {_ts(whole.index[-1].value)}"
+                if len(whole)
+                else "the file is empty"
+            )
+            raise DataValidationError(
+                f"{name}: no bars in the run window {_ts(self.start_ns)} .. "
+                f"{_ts(self.end_ns)}; {span} ({loaded.path})"
+            )
+        if not present[0]:
+            first = int(self.grid[np.argmax(present)])
+            raise DataValidationError(
+                f"{name}: data starts at {_ts(first)}, after the run start "
+                f"{_ts(self.start_ns)}; move period.start to {_ts(first)} or later, or fetch "
+                f"earlier data ({loaded.path})"
+            )
+        if not present[-1]:
+            last = int(self.grid[len(present) - 1 - np.argmax(present[::-1])])
+            raise DataValidationError(
+                f"{name}: data ends at {_ts(last)}, before the last bar of the run "
+                f"({_ts(int(self.grid[-1]))}); move period.end back, or fetch later data "
+                f"({loaded.path})"
+            )
+        step = self.timeframe.ns
+        gaps = [
+            Gap(
+                pd.Timestamp(int(self.grid[lo]), tz="UTC"),
+                pd.Timestamp(int(self.grid[lo]) + (hi - lo) * step, tz="UTC"),
+                hi - lo,
+            )
+            for lo, hi in _runs(~present)
+        ]
+        listed = "; ".join(str(g) for g in gaps[:3]) + (
+            f"; +{len(gaps) - 3} more" if len(gaps) > 3 else ""
+        )
+        longest = max(g.missing_bars for g in gaps)
+        if self.gap_policy is GapPolicy.REFUSE:
+            raise DataValidationError(
+                f"{name}: {len(gaps)} gap(s) in the run window: {listed}; data.gap_policy is "
+                f"refuse (set gap_policy: ffill and max_fill_bars: {longest} or more to carry "
+                "the last close over them)"
+            )
+        too_long = [g for g in gaps if g.missing_bars > self.max_fill_bars]
+        if too_long:
+            raise DataValidationError(
+                f"{name}: gap {too_long[0]} is longer than data.max_fill_bars = "
+                f"{self.max_fill_bars}; refusing to carry prices over it"
+            )
+        filled = pd.Series(cols["close"]).ffill().to_numpy()
+        for c in cols.values():
+            c[~present] = filled[~present]
+        self.notes.append(
+            f"{name}: carried the last close forward as flat bars over "
+            f"{int((~present).sum())} missing bar(s): {listed}"
+        )
+
+    def funding(self, key: SeriesKey) -> tuple[pd.DataFrame, dict[str, Any]]:
+        """The funding events in the run window (and the file's metadata), after coverage and
+        gap checks."""
+        loaded = load(self.store, key.exchange, key.symbol, Series.FUNDING)
+        frame = loaded.frame
+        name = str(key)
+        if frame.empty:
+            raise DataValidationError(f"{name}: the funding file has no events ({loaded.path})")
+        times = frame.index.as_unit("ns").asi8
+        iv = frame["interval_hours"].to_numpy(dtype=np.float64)
+        first_iv = iv[0] if np.isfinite(iv[0]) else 8.0
+        last_iv = iv[-1] if np.isfinite(iv[-1]) else 8.0
+        if times[0] - self.start_ns > first_iv * _HOUR_NS:
+            raise DataValidationError(
+                f"{name}: funding starts at {_ts(times[0])}, after the run start "
+                f"{_ts(self.start_ns)}; move period.start or fetch earlier funding "
+                f"({loaded.path})"
+            )
+        if times[-1] + last_iv * _HOUR_NS < self.end_ns:
+            raise DataValidationError(
+                f"{name}: funding ends at {_ts(times[-1])} (next event due "
+                f"{_ts(times[-1] + int(last_iv * _HOUR_NS))}), before the run end "
+                f"{_ts(self.end_ns)}; move period.end back or fetch later funding ({loaded.path})"
+            )
+        inside = (times >= self.start_ns) & (times < self.end_ns)
+        window = frame.loc[inside]
+        self._record(loaded, window.index)
+        gaps = [
+            g for g in loaded.gaps if g.start.value < self.end_ns and g.end.value > self.start_ns
+        ]
+        if gaps:
+            listed = "; ".join(str(g) for g in gaps[:3])
+            if self.gap_policy is GapPolicy.REFUSE:
+                raise DataValidationError(
+                    f"{name}: {sum(g.missing_bars for g in gaps)} missing funding event(s) in "
+                    f"the run window: {listed}; data.gap_policy is refuse"
+                )
+            self.notes.append(
+                f"{name}: {sum(g.missing_bars for g in gaps)} missing funding event(s) "
+                f"({listed}) are counted as no payment"
+            )
+        return window, loaded.meta
+
+
+# ---------------------------------------------------------------------------------- building
+
+
+def _leg_kind(
+    j: int, leg: LegSpec, metas: Sequence[dict[str, Any]]
+) -> tuple[InstrumentKind, float | None]:
+    """Kind and contract size from the data's metadata, checked against the config."""
+    kinds = {m.get("kind") for m in metas if m.get("kind")}
+    if len(kinds) > 1:
+        raise DataValidationError(
+            f"{leg.label}: the stored files disagree on the instrument kind ({sorted(kinds)})"
+        )
+    data_kind = InstrumentKind(kinds.pop()) if kinds else None
+    given = None if leg.kind is None else InstrumentKind(leg.kind)
+    if data_kind is not None and given is not None and given is not data_kind:
+        raise ConfigError(
+            f"hedge.legs[{j}].kind",
+            f"{given.value} contradicts the data for {leg.symbol}, which is {data_kind.value}",
+        )
+    kind = data_kind or given or symbol_kind(leg.symbol)
+    sizes = [float(m["contract_size"]) for m in metas if m.get("contract_size") is not None]
+    size = leg.contract_size if leg.contract_size is not None else (sizes[0] if sizes else None)
+    if kind is InstrumentKind.INVERSE and (size is None or not size > 0):
+        raise ConfigError(
+            f"hedge.legs[{j}].contract_size",
+            f"the data for {leg.symbol} has no contract size; set it (USD per contract)",
+        )
+    return kind, size
+
+
+def _fingerprint(timeframe: Timeframe, start_ns: int, end_ns: int, sources: Sequence[SourceInfo]):
+    doc = {
+        "timeframe": timeframe.text,
+        "start": _ts(start_ns),
+        "end": _ts(end_ns),
+        "files": sorted([s.series, s.sha256] for s in sources),
+    }
+    return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
+
+
+def build_market(
+    store: Store,
+    *,
+    timeframe: Timeframe | str,
+    start: Any,
+    end: Any,
+    spot_exchange: str,
+    coins: Sequence[str],
+    quote: str = "USDT",
+    legs: Sequence[LegSpec],
+    gap_policy: GapPolicy | str = GapPolicy.REFUSE,
+    max_fill_bars: int = 0,
+    mark_substitute: MarkSubstitute | str = MarkSubstitute.AUTO,
+) -> tuple[MarketArrays, MarketInfo]:
+    """Load and align everything a run needs; see the module docstring for the rules."""
+    tf = Timeframe.parse(timeframe)
+    gp = _gap_policy(gap_policy)
+    ms = _mark_substitute(mark_substitute)
+    if not legs:
+        raise ConfigError("hedge.legs", "at least one hedge leg is needed")
+    grid = make_grid(tf, start, end)
+    if grid.size == 0:
+        raise ConfigError(
+            "period", f"no {tf} bar opens in [{_utc(start)}, {_utc(end)}); widen the period"
+        )
+    reader = _Reader(store, tf, grid, gp, int(max_fill_bars))
+    notes = reader.notes
+    if grid[0] != _utc(start).value:
+        notes.append(
+            f"period start {_utc(start)} is not on the {tf} grid; the first bar opens at {_ts(grid[0])}"
+        )
+    if quote.upper() != "USD":
+        notes.append(f"USD values use {quote} prices, taking 1 {quote} = 1 USD")
+    n = grid.size
+    spot = np.column_stack(
+        [reader.candles(spot_series_for(spot_exchange, c, quote, tf)).close for c in coins]
+    )
+    mark_c, mark_h, mark_l, trade, coin_usd = (np.empty((n, len(legs))) for _ in range(5))
+    f_rate, f_unit = np.zeros((n, len(legs))), np.zeros((n, len(legs)))
+    f_events = np.zeros((n, len(legs)), dtype=np.int64)
+    kinds: list[InstrumentKind] = []
+    infos: list[LegInfo] = []
+    for j, leg in enumerate(legs):
+        base, _, settle = parse_symbol(leg.symbol)
+        if settle is None:
+            raise ConfigError(
+                f"hedge.legs[{j}].symbol",
+                f"{leg.symbol!r} is not a perpetual swap symbol (expected e.g. ETH/USD:ETH)",
+            )
+        mark_key = SeriesKey(leg.exchange, leg.symbol, Series.MARK, tf)
+        perp_key = SeriesKey(leg.exchange, leg.symbol, Series.OHLCV, tf)
+        fund_key = SeriesKey(leg.exchange, leg.symbol, Series.FUNDING)
+        spot_key = spot_series_for(spot_exchange, base, quote, tf)
+        has_perp = store.exists(perp_key)
+        spot_words = f"{_venue(spot_exchange)} spot {base}/{quote} close"
+        perp_words = f"{_venue(leg.exchange)} {leg.symbol} perp last price ({tf} candles)"
+        if store.exists(mark_key) or ms is MarkSubstitute.NONE:
+            mark = reader.candles(mark_key)  # MissingDataError (with the command) if absent
+            mark_words = f"{_venue(leg.exchange)} {leg.symbol} mark price ({tf} candles)"
+        else:
+            use_perp = ms is MarkSubstitute.LAST or (ms is MarkSubstitute.AUTO and has_perp)
+            mark = reader.candles(perp_key if use_perp else spot_key)
+            mark_words = perp_words if use_perp else spot_words
+            notes.append(f"{leg.label}: no mark candles; {mark_words} stands in for the mark")
+        trade_c = reader.candles(perp_key).close if has_perp else mark.close
+        trade_words = perp_words if has_perp else f"the mark ({mark_words})"
+        window, fund_meta = reader.funding(fund_key)
+        metas = [reader.meta(k) for k in (mark_key, perp_key) if reader.has(k)]
+        metas.append(fund_meta)
+        kind, size = _leg_kind(j, leg, metas)
+        if kind is InstrumentKind.INVERSE:
+            coin_usd[:, j] = reader.candles(spot_series_for(spot_exchange, settle, quote, tf)).close
+        else:
+            coin_usd[:, j] = 1.0
+        mark_c[:, j], mark_h[:, j], mark_l[:, j], trade[:, j] = (
+            mark.close,
+            mark.high,
+            mark.low,
+            trade_c,
+        )
+        pos = (window.index.as_unit("ns").asi8 - int(grid[0])) // tf.ns
+        rate = window["funding_rate"].to_numpy(dtype=np.float64)
+        mark_e = mark.open[pos]
+        if "mark_price" in window.columns:
+            recorded = window["mark_price"].to_numpy(dtype=np.float64)
+            mark_e = np.where(np.isfinite(recorded), recorded, mark_e)
+        per_unit = size * rate / mark_e if kind is InstrumentKind.INVERSE else rate * mark_e
+        np.add.at(f_rate[:, j], pos, rate)
+        np.add.at(f_unit[:, j], pos, per_unit)
+        np.add.at(f_events[:, j], pos, 1)
+        intervals = tuple(
+            sorted({float(h) for h in window["interval_hours"].to_numpy() if np.isfinite(h)})
+        )
+        if len(intervals) > 1:
+            notes.append(
+                f"{leg.label}: funding interval changes in the run window "
+                f"({', '.join(f'{h:g}h' for h in intervals)}), read from the data"
+            )
+        kinds.append(kind)
+        infos.append(
+            LegInfo(
+                label=leg.label,
+                exchange=leg.exchange,
+                symbol=leg.symbol,
+                kind=kind,
+                contract_size=size,
+                margin_coin=settle,
+                mark_source=mark_words,
+                trade_source=trade_words,
+                funding_events=len(window),
+                funding_intervals_hours=intervals,
+            )
+        )
+    sources = tuple(reader.sources.values())
+    start_ns, end_ns = int(grid[0]), int(grid[-1]) + tf.ns
+    market = MarketArrays(
+        times=grid,
+        bar_ns=tf.ns,
+        coins=tuple(coins),
+        spot_close=spot,
+        legs=tuple(leg.label for leg in legs),
+        leg_kind=tuple(kinds),
+        mark_close=mark_c,
+        mark_high=mark_h,
+        mark_low=mark_l,
+        trade_close=trade,
+        coin_usd=coin_usd,
+        funding_rate=f_rate,
+        funding_per_unit=f_unit,
+        funding_events=f_events,
+        notes=tuple(notes),
+    )
+    info = MarketInfo(
+        timeframe=tf.text,
+        start=pd.Timestamp(start_ns, tz="UTC"),
+        end=pd.Timestamp(end_ns, tz="UTC"),
+        legs=tuple(infos),
+        sources=sources,
+        notes=tuple(notes),
+        fingerprint=_fingerprint(tf, start_ns, end_ns, sources),
+    )
+    return market, info
+
+
+def required_data(
+    *,
+    timeframe: Timeframe | str,
+    spot_exchange: str,
+    coins: Sequence[str],
+    quote: str = "USDT",
+    legs: Sequence[LegSpec],
+    mark_substitute: MarkSubstitute | str = MarkSubstitute.AUTO,
+    store: Store | None = None,
+    start: Any = None,
+    end: Any = None,
+) -> list[SeriesKey]:
+    """The series a run needs, each once, in a stable order.
+
+    Without ``store``: what a download should fetch (spot candles of every basket coin and of
+    each inverse leg's margin coin; per leg the funding, the perp's last-price candles, and the
+    mark candles unless ``mark_substitute`` is ``spot`` or ``last``). With ``store``: exactly
+    the series :func:`build_market` will read given what is stored. ``start``/``end`` are
+    accepted for symmetry with :func:`build_market` and do not change the list.
+    """
+    tf = Timeframe.parse(timeframe)
+    ms = _mark_substitute(mark_substitute)
+    out: list[SeriesKey] = [spot_series_for(spot_exchange, c, quote, tf) for c in coins]
+    for leg in legs:
+        base, _, settle = parse_symbol(leg.symbol)
+        mark_key = SeriesKey(leg.exchange, leg.symbol, Series.MARK, tf)
+        perp_key = SeriesKey(leg.exchange, leg.symbol, Series.OHLCV, tf)
+        spot_key = spot_series_for(spot_exchange, base, quote, tf)
+        kind = InstrumentKind(leg.kind) if leg.kind is not None else symbol_kind(leg.symbol)
+        if store is None:
+            wanted = [perp_key]
+            if ms in (MarkSubstitute.AUTO, MarkSubstitute.NONE):
+                wanted.insert(0, mark_key)
+            if ms is MarkSubstitute.SPOT:
+                wanted.append(spot_key)
+        elif store.exists(mark_key) or ms is MarkSubstitute.NONE:
+            wanted = [mark_key] + ([perp_key] if store.exists(perp_key) else [])
+        elif ms is MarkSubstitute.LAST or (ms is MarkSubstitute.AUTO and store.exists(perp_key)):
+            wanted = [perp_key]
+        else:
+            wanted = [spot_key] + ([perp_key] if store.exists(perp_key) else [])
+        if kind is InstrumentKind.INVERSE and settle:
+            wanted.append(spot_series_for(spot_exchange, settle, quote, tf))
+        wanted.append(SeriesKey(leg.exchange, leg.symbol, Series.FUNDING))
+        out.extend(wanted)
+    return list(dict.fromkeys(out))
