@@ -74,8 +74,8 @@ def _resolve_ambiguous(
     """Localize ``naive`` wall-clock times in ``tz`` and convert to UTC.
 
     At a DST fallback a wall-clock time happens twice. It is resolved, in order, by: the one
-    interpretation that lands on ``grid`` (the bar timeframe), the one on the coarsest of the
-    8/4/2/1 h grids (funding times), then by the order of repeated times (first = summer time).
+    interpretation that lands on ``grid`` (the bar timeframe); the order of a repeated time
+    (first = summer time); the one on the coarsest of the 8/4/2/1 h grids (funding times).
     Anything left raises. Wall-clock times that do not exist (spring forward) raise.
     """
     n = len(naive)
@@ -91,28 +91,26 @@ def _resolve_ambiguous(
     if not differ.any():
         return dst.tz_convert("UTC")
     chosen = dst_ns.copy()
-    grids = ([grid.ns] if grid is not None else []) + [
-        h * 3_600_000_000_000 for h in _DISAMBIGUATION_GRIDS_H
-    ]
-    undecided = np.zeros(n, dtype=bool)
+    local = naive.asi8
+    coarse = [h * 3_600_000_000_000 for h in _DISAMBIGUATION_GRIDS_H]
     for i in np.flatnonzero(differ):
-        for step in grids:
+        if grid is not None and (dst_ns[i] % grid.ns == 0) != (std_ns[i] % grid.ns == 0):
+            chosen[i] = dst_ns[i] if dst_ns[i] % grid.ns == 0 else std_ns[i]
+            continue
+        same = np.flatnonzero(local == local[i])
+        if len(same) == 2:  # the hour repeated: first is summer time, second winter time
+            chosen[i] = dst_ns[i] if i == same[0] else std_ns[i]
+            continue
+        for step in coarse:
             a, b = dst_ns[i] % step == 0, std_ns[i] % step == 0
             if a != b:
                 chosen[i] = dst_ns[i] if a else std_ns[i]
                 break
         else:
-            undecided[i] = True
-    if undecided.any():
-        local = naive.asi8
-        for i in np.flatnonzero(undecided):
-            same = np.flatnonzero(local == local[i])
-            if len(same) != 2:
-                raise DataValidationError(
-                    f"{where}: ambiguous local time {naive[i]} in {tz} (daylight-saving "
-                    "fallback) cannot be resolved; convert the file to UTC first"
-                )
-            chosen[i] = dst_ns[i] if i == same[0] else std_ns[i]
+            raise DataValidationError(
+                f"{where}: ambiguous local time {naive[i]} in {tz} (daylight-saving "
+                "fallback) cannot be resolved; convert the file to UTC first"
+            )
     return pd.DatetimeIndex(pd.to_datetime(chosen, unit="ns", utc=True))
 
 
@@ -143,7 +141,12 @@ def parse_times(
     if isinstance(values.dtype, pd.DatetimeTZDtype):
         return pd.DatetimeIndex(values).tz_convert("UTC").as_unit("ns")
     try:
-        parsed = pd.to_datetime(values, format=fmt) if fmt else pd.to_datetime(values)
+        try:
+            parsed = pd.to_datetime(values, format=fmt)
+        except ValueError as exc:
+            if "timezone" not in str(exc).lower():
+                raise
+            parsed = pd.to_datetime(values, format=fmt, utc=True)  # mixed explicit offsets
     except (ValueError, TypeError) as exc:
         raise DataValidationError(
             f"{where}: cannot parse times ({str(exc).splitlines()[0]})"

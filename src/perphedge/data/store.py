@@ -132,6 +132,8 @@ def parse_file_name(exchange: str, market_type: str, name: str) -> SeriesKey | N
         return None
     stem = name[: -len(_SUFFIX)]
     if stem.endswith("-funding"):
+        if mt is MarketType.SPOT:
+            return None  # spot markets have no funding
         safe, series, tf = stem[: -len("-funding")], Series.FUNDING, None
     else:
         pieces = stem.rsplit("-", 2)

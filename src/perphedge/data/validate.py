@@ -231,25 +231,33 @@ def interval_runs(index: pd.DatetimeIndex) -> list[IntervalRun]:
     return runs
 
 
+def _rolling_low_median(values: np.ndarray, half: int = 2) -> np.ndarray:
+    """Lower median of each centred window of ``2*half+1`` values (shorter at the ends)."""
+    n = len(values)
+    out = np.empty(n, dtype=values.dtype)
+    for i in range(n):
+        window = np.sort(values[max(0, i - half) : i + half + 1])
+        out[i] = window[(len(window) - 1) // 2]
+    return out
+
+
 def funding_gaps(index: pd.DatetimeIndex) -> tuple[list[Gap], list[pd.Timestamp]]:
     """Missed funding events and irregular spacings.
 
-    The prevailing interval at each spacing is the smaller of its neighbours' spacings (so a
-    move from 8 h to 4 h is a change, not a gap). A spacing that is a whole multiple (>= 2) of
-    it is a gap of missed events; any other spacing that differs from both neighbours is
-    irregular (returned as the timestamp that ends it).
+    The prevailing interval at each spacing is the (lower) median of the five spacings around
+    it, so a move from 8 h to 4 h is a change of regime, not a gap. A spacing that is a whole
+    multiple (>= 2) of the prevailing interval is a gap of missed events; any other spacing
+    that differs from it is irregular (returned as the timestamp that ends it).
     """
     ns = index.asi8
     if len(ns) < 3:
         return [], []
     d = np.diff(ns)
-    prev_d = np.concatenate([[d[1]], d[:-1]])
-    next_d = np.concatenate([d[1:], [d[-2]]])
-    regime = np.minimum(prev_d, next_d)
+    regime = _rolling_low_median(d)
     gaps: list[Gap] = []
     irregular: list[pd.Timestamp] = []
     minute = 60_000_000_000
-    for i in np.flatnonzero((d != prev_d) & (d != next_d)):
+    for i in np.flatnonzero(np.abs(d - regime) >= minute):
         step = int(regime[i])
         ratio = d[i] / step if step > 0 else 0.0
         if ratio >= 1.5 and abs(ratio - round(ratio)) * step < minute:
