@@ -601,10 +601,12 @@ def write_run(
 
     run_dir = run_dir_for(result, out)
     run_dir.mkdir(parents=True, exist_ok=False)
-    try:
-        paths = write_outputs(result, run_dir, progress=progress)
-    except TypeError as exc:  # a report layer without the progress keyword
-        if "progress" not in str(exc):
-            raise
-        paths = write_outputs(result, run_dir)
+    outputs = (result.meta.get("resolved_config") or {}).get("outputs", {})
+    paths = write_outputs(
+        result,
+        run_dir,
+        charts=bool(outputs.get("charts", True)),
+        html=bool(outputs.get("html", True)),
+        progress=progress,
+    )
     return run_dir, dict(paths)

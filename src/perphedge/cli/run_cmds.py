@@ -85,7 +85,7 @@ def run_cmd(
         }
         click.echo(json.dumps(payload, default=_json_default, allow_nan=True))
         return
-    report = paths.get("report.html", run_dir / "report.html")
+    report = paths.get("html", run_dir)
     if not quiet:
         from perphedge.report import summary_table
 
@@ -103,15 +103,10 @@ def report_cmd(run_dir: Path, quiet: bool) -> None:
     from perphedge.report import load_run, summary_table, write_outputs
 
     result = load_run(run_dir)
-    try:
-        paths = write_outputs(result, run_dir, progress=not quiet)
-    except TypeError as exc:
-        if "progress" not in str(exc):
-            raise
-        paths = write_outputs(result, run_dir)
+    paths = write_outputs(result, run_dir, progress=not quiet)
     if not quiet:
         click.echo(summary_table(result))
-    click.echo(f"report: {paths.get('report.html', run_dir / 'report.html')}")
+    click.echo(f"report: {paths['html']}")
 
 
 @click.group("baseline")
