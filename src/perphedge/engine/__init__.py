@@ -1,0 +1,13 @@
+"""The simulation engine (issue 3): ``simulate(market, params, targets) -> Result``."""
+
+from perphedge.engine.simulate import EngineInvariantError, simulate
+from perphedge.engine.types import EngineParams, LegParams, MarketArrays, Result
+
+__all__ = [
+    "EngineInvariantError",
+    "EngineParams",
+    "LegParams",
+    "MarketArrays",
+    "Result",
+    "simulate",
+]

@@ -1,0 +1,616 @@
+"""The compiled per-bar loop of the engine (docs/engine.md, "Step order at each bar close").
+
+One ``@njit`` function walks the bars once. State: basket coin holdings ``a[k]``, and per hedge
+leg ``j`` the signed position ``q`` (contracts, or coins for linear legs), the average entry
+``E`` and the wallet ``C`` (margin coins, or USDT for linear legs). All accounting goes through
+the state-in/state-out functions of :mod:`perphedge.engine.contracts`.
+
+Outputs are written into preallocated arrays: ``out`` (one row per output series, one column
+per bar, so :mod:`perphedge.engine.simulate` can wrap it in a DataFrame without copying), the
+trade and event ledgers (with counters; rows past the capacity are counted but not written, and
+the caller re-runs with a larger ledger), and the attribution sums.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from perphedge.engine.contracts import (
+    account_coin_exposure,
+    apply_trade_inverse,
+    apply_trade_linear,
+    funding_received,
+    inverse_liq_price_short,
+    inverse_notional_coin,
+    inverse_upnl,
+    linear_liq_price_short,
+    linear_maintenance,
+    linear_upnl,
+    maintenance_requirement,
+    margin_balance,
+    spot_buy_usd,
+    spot_sell_coins,
+)
+
+# ---- layout of ``out`` (rows) -----------------------------------------------------------------
+ROW_EQUITY = 0
+ROW_UNHEDGED = 1  # filled by simulate (counterfactual)
+ROW_BASKET = 2
+ROW_CASH = 3
+ROW_FEES_CUM = 4
+ROW_SLIP_CUM = 5
+ROW_FUND_CUM = 6
+N_BAR_ROWS = 7
+BAR_ROW_NAMES = (
+    "equity_hedged",
+    "equity_unhedged",
+    "basket_value",
+    "cash",
+    "fees_cum_usd",
+    "slippage_cum_usd",
+    "funding_cum_usd",
+)
+# per leg j: row N_BAR_ROWS + j * N_LEG_FIELDS + field
+F_COLL_COIN = 0
+F_COLL_USD = 1
+F_CONTRACTS = 2
+F_ENTRY = 3
+F_UPNL = 4
+F_TARGET = 5
+F_ACTUAL = 6
+F_LEVERAGE = 7
+F_MARGIN_RATIO = 8
+F_LIQ_PRICE = 9
+F_LIQ_DIST = 10
+F_FUND_CUM = 11
+N_LEG_FIELDS = 12
+LEG_FIELD_NAMES = (
+    "collateral_coin",
+    "collateral_usd",
+    "contracts",
+    "entry_price",
+    "upnl_coin",
+    "target_ratio",
+    "actual_ratio",
+    "leverage",
+    "margin_ratio",
+    "liq_price",
+    "liq_distance",
+    "funding_cum_usd",
+)
+# then one row per basket coin: units held (row N_BAR_ROWS + J * N_LEG_FIELDS + k)
+
+# ---- ledgers ----------------------------------------------------------------------------------
+# trades: t, id (coin k, or leg j), instrument, side (+1 buy / -1 sell), qty, price, fee_usd,
+#         slippage_usd (both positive costs), reason
+INSTR_SPOT = 0  # basket coin k
+INSTR_INVERSE = 1  # leg j
+INSTR_LINEAR = 2  # leg j
+INSTR_MARGIN_SPOT = 3  # spot trade of leg j's margin coin
+REASON_INITIAL = 0
+REASON_REBALANCE = 1
+REASON_LIQUIDATION = 2
+REASON_TOPUP = 3
+REASON_WITHDRAW = 4
+N_TRADE_COLS = 9
+# events: t, kind, leg, coins, usd, price, contracts, target, actual
+EV_REBALANCE = 0
+EV_FUNDING = 1
+EV_TOPUP = 2
+EV_WITHDRAW = 3
+EV_LIQUIDATION = 4
+N_EVENT_COLS = 9
+# attribution sums (USD)
+A_SPOT = 0
+A_HEDGE = 1
+A_FUNDING = 2
+A_FEES = 3
+A_SLIP = 4
+A_COLL = 5
+N_ATTR = 6
+ATTR_NAMES = ("spot", "hedge_price", "funding", "fees", "slippage", "collateral_reval")
+
+
+@njit(cache=True)
+def _rec_trade(led, n, t, ident, instr, side, qty, price, fee_usd, slip_usd, reason):
+    if n < led.shape[0]:
+        led[n, 0] = t
+        led[n, 1] = ident
+        led[n, 2] = instr
+        led[n, 3] = side
+        led[n, 4] = qty
+        led[n, 5] = price
+        led[n, 6] = fee_usd
+        led[n, 7] = slip_usd
+        led[n, 8] = reason
+    return n + 1
+
+
+@njit(cache=True)
+def _rec_event(led, n, t, kind, leg, coins, usd, price, contracts, target, actual):
+    if n < led.shape[0]:
+        led[n, 0] = t
+        led[n, 1] = kind
+        led[n, 2] = leg
+        led[n, 3] = coins
+        led[n, 4] = usd
+        led[n, 5] = price
+        led[n, 6] = contracts
+        led[n, 7] = target
+        led[n, 8] = actual
+    return n + 1
+
+
+@njit(cache=True)
+def basket_value(a, spot, t):
+    """Sum of ``a[k] * spot[t, k]`` in a fixed order (shared with the counterfactual)."""
+    v = 0.0
+    for k in range(a.shape[0]):
+        v += a[k] * spot[t, k]
+    return v
+
+
+@njit(cache=True)
+def _upnl(inv, q, S, E, P):
+    if inv:
+        return inverse_upnl(q, S, E, P)
+    return linear_upnl(q, E, P)
+
+
+@njit(cache=True)
+def _liq_price(inv, q, S, E, C, m):
+    if inv:
+        return inverse_liq_price_short(q, S, E, C, m)
+    return linear_liq_price_short(q, E, C, m)
+
+
+@njit(cache=True)
+def _notional(inv, q, S, P):
+    """Position notional in the wallet's unit (coins for inverse, USDT for linear)."""
+    if inv:
+        return inverse_notional_coin(q, S, P)
+    return abs(q) * P
+
+
+@njit(cache=True)
+def _maintenance(inv, q, S, P, m):
+    if inv:
+        return maintenance_requirement(q, S, P, m)
+    return linear_maintenance(q, P, m)
+
+
+@njit(cache=True)
+def _actual_ratio(inv, delta_neutral, q, S, E, C, P, B):
+    """Hedge ratio the band compares (docs/engine.md, Sizing)."""
+    if not B > 0.0:
+        return math.nan
+    if inv:
+        if delta_neutral:
+            return -account_coin_exposure(C, q, S, E) * P / B
+        return -q * S / B
+    return -q * P / B
+
+
+@njit(cache=True)
+def _target_position(inv, delta_neutral, q, S, E, C, P, B, h):
+    """Rounded target position ``q*`` (never a long): inverse whole contracts, linear lots."""
+    if inv:
+        if delta_neutral:
+            x = account_coin_exposure(C, q, S, E)
+            qs = q + (-h * B - x * P) / S
+        else:
+            qs = -h * B / S
+        qs = math.floor(qs + 0.5)
+    else:
+        qs = -h * B / P
+        qs = math.floor(qs / S + 0.5) * S
+    if qs > 0.0:
+        qs = 0.0
+    return qs
+
+
+@njit(cache=True)
+def _collateral_in(t, j, need, a, spot, x, ks, coin_is_usd, s, f, trades, n_tr):
+    """Top-up: sell basket coins pro rata and buy ``need`` units of leg j's margin asset.
+
+    The basket's own holding of the margin coin (``ks``) moves across without trading. Returns
+    ``(units_gained, fees_usd, slip_usd, n_tr)``; if the basket cannot pay for all of it, all of
+    it is sold.
+    """
+    K = a.shape[0]
+    direct = a[ks] if ks >= 0 else 0.0
+    v_other = 0.0
+    for k in range(K):
+        if k != ks:
+            v_other += a[k] * spot[t, k]
+    if coin_is_usd:
+        per_usd = (1.0 - s) * (1.0 - f)
+    else:
+        per_usd = (1.0 - s) * (1.0 - f) / (x * (1.0 + s) * (1.0 + f))
+    denom = direct + v_other * per_usd
+    if not denom > 0.0:
+        return 0.0, 0.0, 0.0, n_tr
+    phi = need / denom
+    if phi > 1.0:
+        phi = 1.0
+    usd = 0.0
+    fees = 0.0
+    slip = 0.0
+    for k in range(K):
+        if k == ks:
+            continue
+        sold = phi * a[k]
+        if sold > 0.0:
+            got, fe, sl = spot_sell_coins(sold, spot[t, k], s, f)
+            a[k] = 0.0 if phi == 1.0 else a[k] - sold
+            usd += got
+            fees += fe
+            slip += sl
+            n_tr = _rec_trade(
+                trades, n_tr, t, k, INSTR_SPOT, -1.0, sold, spot[t, k] * (1.0 - s), fe, sl,
+                REASON_TOPUP,
+            )  # fmt: skip
+    gained = 0.0
+    if ks >= 0:
+        moved = phi * a[ks]
+        a[ks] = 0.0 if phi == 1.0 else a[ks] - moved
+        gained += moved
+    if usd > 0.0:
+        if coin_is_usd:
+            gained += usd
+        else:
+            coins, fe, sl = spot_buy_usd(usd, x, s, f)
+            gained += coins
+            fees += fe
+            slip += sl
+            n_tr = _rec_trade(
+                trades, n_tr, t, j, INSTR_MARGIN_SPOT, 1.0, coins, x * (1.0 + s), fe, sl,
+                REASON_TOPUP,
+            )  # fmt: skip
+    return gained, fees, slip, n_tr
+
+
+@njit(cache=True)
+def _collateral_out(t, j, excess, a, spot, x, ks, coin_is_usd, weights, s, f, trades, n_tr):
+    """Withdrawal: sell ``excess`` units of leg j's margin asset and buy the basket pro rata.
+
+    Pro rata to the current holdings' values (the target weights if the basket is empty); the
+    basket's share of the margin coin itself moves across without trading. Returns
+    ``(fees_usd, slip_usd, n_tr)``.
+    """
+    K = a.shape[0]
+    B = basket_value(a, spot, t)
+    sh_ks = 0.0
+    if ks >= 0:
+        sh_ks = a[ks] * spot[t, ks] / B if B > 0.0 else weights[ks]
+    direct = excess * sh_ks
+    if ks >= 0:
+        a[ks] += direct
+    sold = excess - direct
+    fees = 0.0
+    slip = 0.0
+    rest = 1.0 - sh_ks
+    if sold > 0.0 and rest > 0.0:
+        if coin_is_usd:
+            usd = sold
+        else:
+            usd, fe, sl = spot_sell_coins(sold, x, s, f)
+            fees += fe
+            slip += sl
+            n_tr = _rec_trade(
+                trades, n_tr, t, j, INSTR_MARGIN_SPOT, -1.0, sold, x * (1.0 - s), fe, sl,
+                REASON_WITHDRAW,
+            )  # fmt: skip
+        for k in range(K):
+            if k == ks:
+                continue
+            sh = a[k] * spot[t, k] / B if B > 0.0 else weights[k]
+            if sh > 0.0:
+                coins, fe, sl = spot_buy_usd(usd * sh / rest, spot[t, k], s, f)
+                a[k] += coins
+                fees += fe
+                slip += sl
+                n_tr = _rec_trade(
+                    trades, n_tr, t, k, INSTR_SPOT, 1.0, coins, spot[t, k] * (1.0 + s), fe, sl,
+                    REASON_WITHDRAW,
+                )  # fmt: skip
+    return fees, slip, n_tr
+
+
+@njit(cache=True)
+def run_kernel(
+    times,  # (T,) int64 bar open ns
+    bar_ns,  # int
+    every_ns,  # int rebalance period
+    spot,  # (T, K)
+    mark_c,  # (T, J)
+    mark_h,  # (T, J)
+    trade_c,  # (T, J)
+    coin_usd,  # (T, J)
+    fpu,  # (T, J) funding received per unit of short
+    frate,  # (T, J) sum of funding rates in the bar
+    fev,  # (T, J) number of funding events in the bar
+    targets,  # (T, J) target ratio per leg, NaN = keep
+    inverse,  # (J,) bool
+    S,  # (J,) contract size (inverse) / lot step (linear)
+    mm,  # (J,) maintenance margin rate
+    fee,  # (J,) taker fee
+    fliq,  # (J,) liquidation fee
+    slip,  # (J,) perp slippage
+    leg_coin,  # (J,) int64 basket index of the margin coin, -1 if none
+    weights,  # (K,)
+    spot_fee,
+    spot_slip,
+    delta_neutral,  # bool
+    manage_margin,  # bool
+    lev_lo,
+    lev_hi,
+    lev_target,
+    band,
+    min_trade,
+    rehedge,  # bool
+    a,  # (K,) basket holdings after the bar-0 allocation; updated in place
+    C,  # (J,) wallets after the bar-0 allocation; updated in place
+    fees0,  # USD fees of the bar-0 spot purchases (seed of the cumulative column)
+    slip0,  # USD slippage of the bar-0 spot purchases
+    out,  # (rows, T) outputs, see the row layout above
+    trades,  # (cap, N_TRADE_COLS)
+    n_tr,  # trades already in the ledger (the bar-0 spot purchases)
+    events,  # (cap, N_EVENT_COLS)
+    attr,  # (N_ATTR,) attribution sums, USD
+):
+    """Run the bar loop; returns ``(n_trades, n_events)`` (may exceed the ledger capacities)."""
+    T = times.shape[0]
+    K = a.shape[0]
+    J = C.shape[0]
+    q = np.zeros(J)
+    E = np.full(J, math.nan)
+    cur_tgt = np.full(J, math.nan)
+    fund_leg = np.zeros(J)
+    liq_now = np.zeros(J, dtype=np.bool_)
+    q_enter = np.zeros(J)
+    fees_cum = fees0
+    slip_cum = slip0
+    fund_cum = 0.0
+    n_ev = 0
+    for t in range(T):
+        for j in range(J):
+            liq_now[j] = False
+            q_enter[j] = q[j]
+        if t > 0:
+            # Attribution of the bar's price move, with the state entering the bar fixed.
+            for k in range(K):
+                attr[A_SPOT] += a[k] * (spot[t, k] - spot[t - 1, k])
+            for j in range(J):
+                x0 = coin_usd[t - 1, j]
+                x1 = coin_usd[t, j]
+                attr[A_COLL] += C[j] * (x1 - x0)
+                u0 = _upnl(inverse[j], q[j], S[j], E[j], mark_c[t - 1, j])
+                u1 = _upnl(inverse[j], q[j], S[j], E[j], mark_c[t, j])
+                attr[A_HEDGE] += u1 * x1 - u0 * x0
+
+            # (1) Liquidation check against the bar's adverse mark extreme (the high, for a
+            #     short), with the state entering the bar; close all at P_liq, no slippage.
+            for j in range(J):
+                if q[j] >= 0.0:
+                    continue
+                pl = _liq_price(inverse[j], q[j], S[j], E[j], C[j], mm[j])
+                if math.isnan(pl) or mark_h[t, j] < pl:
+                    continue
+                # A state that entered the bar already past P_liq is closed at the previous mark.
+                fill = max(pl, mark_c[t - 1, j])
+                x1 = coin_usd[t, j]
+                mk = mark_c[t, j]
+                n_closed = -q[j]
+                if inverse[j]:
+                    q2, E2, c2, _r, _f = apply_trade_inverse(
+                        q[j], E[j], C[j], n_closed, fill, S[j], 0.0
+                    )
+                    attr[A_HEDGE] += n_closed * S[j] * (1.0 / fill - 1.0 / mk) * x1
+                    lfee = fliq[j] * n_closed * S[j] / fill
+                else:
+                    q2, E2, c2, _r, _f = apply_trade_linear(q[j], E[j], C[j], n_closed, fill, 0.0)
+                    attr[A_HEDGE] += n_closed * (mk - fill) * x1
+                    lfee = fliq[j] * n_closed * fill
+                if c2 < 0.0:  # bankrupt: the wallet never goes negative (exchange absorbs it)
+                    attr[A_HEDGE] += -c2 * x1
+                    c2 = 0.0
+                if lfee > c2:  # the liquidation fee takes at most what is left
+                    lfee = c2
+                c2 -= lfee
+                attr[A_FEES] -= lfee * x1
+                fees_cum += lfee * x1
+                q[j] = q2
+                E[j] = E2
+                C[j] = c2
+                liq_now[j] = True
+                instr = INSTR_INVERSE if inverse[j] else INSTR_LINEAR
+                n_tr = _rec_trade(
+                    trades, n_tr, t, j, instr, 1.0, n_closed, fill, lfee * x1, 0.0,
+                    REASON_LIQUIDATION,
+                )  # fmt: skip
+                n_ev = _rec_event(
+                    events, n_ev, t, EV_LIQUIDATION, j, lfee, lfee * x1, pl, n_closed, cur_tgt[j],
+                    math.nan,
+                )  # fmt: skip
+
+            # (2) Mark to market at the close: values are computed from the state and this
+            #     bar's closes (spot, mark, margin coin) wherever they are needed below.
+
+            # (3) Funding for the events in the bar, on the position ENTERING the bar.
+            for j in range(J):
+                if fev[t, j] > 0 and q_enter[j] != 0.0:
+                    got = funding_received(q_enter[j], fpu[t, j])
+                    C[j] += got
+                    usd = got * coin_usd[t, j]
+                    attr[A_FUNDING] += usd
+                    fund_leg[j] += usd
+                    fund_cum += usd
+                    n_ev = _rec_event(
+                        events, n_ev, t, EV_FUNDING, j, got, usd, mark_c[t, j], q_enter[j],
+                        frate[t, j], math.nan,
+                    )  # fmt: skip
+
+        # (4) Hedge policy decision and trades at the close.
+        scheduled = t == 0 or (times[t] + bar_ns) % every_ns == 0
+        B = basket_value(a, spot, t)
+        for j in range(J):
+            h = targets[t, j]
+            if not math.isnan(h):
+                cur_tgt[j] = h
+            if scheduled:
+                if math.isnan(h):
+                    continue  # NaN: keep the current hedge
+            elif rehedge and liq_now[j]:
+                h = cur_tgt[j]
+                if math.isnan(h):
+                    continue
+            else:
+                continue
+            P = trade_c[t, j]
+            mk = mark_c[t, j]
+            x1 = coin_usd[t, j]
+            inv = inverse[j]
+            actual = _actual_ratio(inv, delta_neutral, q[j], S[j], E[j], C[j], P, B)
+            qs = _target_position(inv, delta_neutral, q[j], S[j], E[j], C[j], P, B, h)
+            dq = qs - q[j]
+            if dq == 0.0:
+                continue
+            if not math.isnan(actual) and not abs(actual - h) > band:
+                continue
+            size_usd = abs(dq) * S[j] if inv else abs(dq) * P
+            if size_usd < min_trade:
+                continue
+            fill = P * (1.0 + slip[j]) if dq > 0.0 else P * (1.0 - slip[j])
+            if inv:
+                q2, E2, c2, _r, tfee = apply_trade_inverse(q[j], E[j], C[j], dq, fill, S[j], fee[j])
+                attr[A_HEDGE] += dq * S[j] * (1.0 / P - 1.0 / mk) * x1
+                sl_usd = dq * S[j] * (1.0 / fill - 1.0 / P) * x1
+                instr = INSTR_INVERSE
+            else:
+                q2, E2, c2, _r, tfee = apply_trade_linear(q[j], E[j], C[j], dq, fill, fee[j])
+                attr[A_HEDGE] += dq * (mk - P) * x1
+                sl_usd = dq * (P - fill) * x1
+                instr = INSTR_LINEAR
+            attr[A_SLIP] += sl_usd
+            attr[A_FEES] -= tfee * x1
+            fees_cum += tfee * x1
+            slip_cum -= sl_usd
+            q[j] = q2
+            E[j] = E2
+            C[j] = c2
+            side = 1.0 if dq > 0.0 else -1.0
+            n_tr = _rec_trade(
+                trades, n_tr, t, j, instr, side, abs(dq), fill, tfee * x1, -sl_usd,
+                REASON_REBALANCE,
+            )  # fmt: skip
+            moved_units = dq * S[j] / fill if inv else dq
+            n_ev = _rec_event(
+                events, n_ev, t, EV_REBALANCE, j, moved_units, size_usd, fill, dq, h, actual
+            )
+
+        # (5) Collateral management: restore lev_target when leverage leaves the band.
+        if manage_margin:
+            for j in range(J):
+                inv = inverse[j]
+                mk = mark_c[t, j]
+                x1 = coin_usd[t, j]
+                u = _upnl(inv, q[j], S[j], E[j], mk)
+                mb = margin_balance(C[j], u)
+                notional = _notional(inv, q[j], S[j], mk)
+                if q[j] == 0.0:
+                    lev = 0.0
+                elif mb > 0.0:
+                    lev = notional / mb
+                else:
+                    lev = math.inf
+                if lev_lo <= lev <= lev_hi:
+                    continue
+                c_target = notional / lev_target - u
+                delta = c_target - C[j]
+                if delta > 0.0:
+                    got, fe, sl, n_tr = _collateral_in(
+                        t, j, delta, a, spot, x1, leg_coin[j], not inv, spot_slip, spot_fee,
+                        trades, n_tr,
+                    )  # fmt: skip
+                    if got == 0.0:
+                        continue
+                    C[j] += got
+                    kind = EV_TOPUP
+                    moved = got
+                elif delta < 0.0:
+                    excess = -delta
+                    if excess > C[j]:
+                        excess = C[j]
+                    if not excess > 0.0:
+                        continue
+                    fe, sl, n_tr = _collateral_out(
+                        t, j, excess, a, spot, x1, leg_coin[j], not inv, weights, spot_slip,
+                        spot_fee, trades, n_tr,
+                    )  # fmt: skip
+                    C[j] -= excess
+                    kind = EV_WITHDRAW
+                    moved = -excess
+                else:
+                    continue
+                attr[A_FEES] -= fe
+                attr[A_SLIP] -= sl
+                fees_cum += fe
+                slip_cum += sl
+                n_ev = _rec_event(
+                    events, n_ev, t, kind, j, moved, moved * x1, x1, q[j], lev_target, lev
+                )
+
+        if t == 0:
+            # The run starts after bar 0's allocation and hedge opening: their costs are in
+            # equity_hedged[0] (and the cumulative columns), not in the attribution.
+            for i in range(N_ATTR):
+                attr[i] = 0.0
+
+        # Outputs at the close, after all steps.
+        B = basket_value(a, spot, t)
+        eq = B
+        base = N_BAR_ROWS
+        for j in range(J):
+            inv = inverse[j]
+            mk = mark_c[t, j]
+            x1 = coin_usd[t, j]
+            u = _upnl(inv, q[j], S[j], E[j], mk)
+            mb = margin_balance(C[j], u)
+            eq += mb * x1
+            r = base + j * N_LEG_FIELDS
+            out[r + F_COLL_COIN, t] = C[j]
+            out[r + F_COLL_USD, t] = C[j] * x1
+            out[r + F_CONTRACTS, t] = q[j]
+            out[r + F_ENTRY, t] = E[j]
+            out[r + F_UPNL, t] = u
+            out[r + F_TARGET, t] = cur_tgt[j]
+            out[r + F_ACTUAL, t] = _actual_ratio(
+                inv, delta_neutral, q[j], S[j], E[j], C[j], trade_c[t, j], B
+            )
+            if q[j] == 0.0:
+                out[r + F_LEVERAGE, t] = 0.0
+                out[r + F_MARGIN_RATIO, t] = 0.0
+            elif mb > 0.0:
+                out[r + F_LEVERAGE, t] = _notional(inv, q[j], S[j], mk) / mb
+                out[r + F_MARGIN_RATIO, t] = _maintenance(inv, q[j], S[j], mk, mm[j]) / mb
+            else:
+                out[r + F_LEVERAGE, t] = math.inf
+                out[r + F_MARGIN_RATIO, t] = math.inf
+            pl = _liq_price(inv, q[j], S[j], E[j], C[j], mm[j])
+            out[r + F_LIQ_PRICE, t] = pl
+            out[r + F_LIQ_DIST, t] = pl / mk - 1.0
+            out[r + F_FUND_CUM, t] = fund_leg[j]
+        out[ROW_EQUITY, t] = eq
+        out[ROW_BASKET, t] = B
+        out[ROW_CASH, t] = 0.0
+        out[ROW_FEES_CUM, t] = fees_cum
+        out[ROW_SLIP_CUM, t] = slip_cum
+        out[ROW_FUND_CUM, t] = fund_cum
+        ub = base + J * N_LEG_FIELDS
+        for k in range(K):
+            out[ub + k, t] = a[k]
+    return n_tr, n_ev
