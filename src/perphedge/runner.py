@@ -52,7 +52,7 @@ class DataSpec:
     spot_exchange: str
     quote: str
     coins: tuple[str, ...]
-    legs: tuple[tuple[str, str, str], ...]  # (exchange, symbol, kind)
+    legs: tuple[tuple[str, str, str, float | None], ...]  # (exchange, symbol, kind, size)
     gap_policy: str
     max_fill_bars: int
     mark_substitute: str
@@ -85,7 +85,7 @@ def data_spec(config: Config, config_path: str | os.PathLike[str] | None = None)
         quote=config.basket.quote,
         coins=config.basket.coin_names,
         legs=tuple(
-            (leg.exchange, leg.symbol, (leg.kind or leg.symbol_kind).value)
+            (leg.exchange, leg.symbol, (leg.kind or leg.symbol_kind).value, leg.contract_size)
             for leg in config.hedge.legs
         ),
         gap_policy=config.data.gap_policy.value,
@@ -98,7 +98,8 @@ def _leg_specs(spec: DataSpec) -> list[Any]:
     from perphedge.market import LegSpec
 
     return [
-        LegSpec(exchange=ex, symbol=sym, kind=InstrumentKind(kind)) for ex, sym, kind in spec.legs
+        LegSpec(exchange=ex, symbol=sym, kind=InstrumentKind(kind), contract_size=size)
+        for ex, sym, kind, size in spec.legs
     ]
 
 
@@ -195,7 +196,7 @@ def check_markets(spec: DataSpec, store: Any) -> None:
                 f"(fetch it with: backtest download --exchange {spec.spot_exchange} "
                 f"--symbol {symbol} --timeframe {spec.timeframe})",
             )
-    for j, (exchange, symbol, _kind) in enumerate(spec.legs):
+    for j, (exchange, symbol, _kind, _size) in enumerate(spec.legs):
         swaps = known(exchange, MarketType.SWAP)
         if symbol not in swaps:
             where = _display_root(root / exchange / MarketType.SWAP.value)
