@@ -249,7 +249,9 @@ def test_kind_mismatch_and_missing_contract_size(store):
     )
     store.write(_key("ETH/USD:ETH", "ohlcv"), candles("2024-01-01", 2001 + np.arange(12)), {})
     store.write(
-        _key("ETH/USD:ETH", "funding"), funding(["2024-01-01 00:00", "2024-01-01 08:00"], [0.0, 0.0]), {}
+        _key("ETH/USD:ETH", "funding"),
+        funding(["2024-01-01 00:00", "2024-01-01 08:00"], [0.0, 0.0]),
+        {},
     )
     with pytest.raises(ConfigError, match=r"^hedge\.legs\[0\]\.contract_size: the data for"):
         build(store)
