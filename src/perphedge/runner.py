@@ -415,14 +415,15 @@ def _as_list(value: Any) -> list[str]:
     return [str(v) for v in value]
 
 
+_WARNING_WORDS = ("gap", "fill", "missing", "carried", "substitut", "stands in")
+
+
 def _warnings(market: MarketArrays, info: Any, metrics: Mapping[str, Any]) -> list[str]:
     out: list[str] = []
     out.extend(_as_list(getattr(info, "warnings", None)))
     for note in (*market.notes, *_as_list(getattr(info, "notes", None))):
         low = note.lower()
-        if ("gap" in low or "fill" in low or "substitut" in low or "stands in" in low) and (
-            note not in out
-        ):
+        if any(word in low for word in _WARNING_WORDS) and note not in out:
             out.append(note)
     n_liq = int(metrics.get("n_liquidations", 0) or 0)
     if n_liq:
