@@ -1,0 +1,73 @@
+"""Run charts: valid PNGs of the expected size, and the awkward cases (no trades, a liquidation,
+NaN liquidation price, a one-bar run, several legs, hostile text)."""
+
+from __future__ import annotations
+
+import struct
+
+import numpy as np
+import pytest
+from report_synth import make_result
+
+from perphedge.report import render_charts
+from perphedge.report.access import events_of, leg_indices
+from perphedge.report.plotting import thin_positions
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+NAMES = ["equity", "hedge_ratio", "margin", "costs", "attribution"]
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    assert data[:8] == PNG_SIGNATURE
+    assert data[12:16] == b"IHDR"
+    return struct.unpack(">II", data[16:24])
+
+
+def assert_charts(paths: dict, out_dir) -> None:
+    assert list(paths) == NAMES
+    for name, p in paths.items():
+        assert p == out_dir / f"{name}.png"
+        data = p.read_bytes()
+        # figsize 11 x 6 inches at 110 dpi
+        assert png_size(data) == (1210, 660), name
+        assert len(data) > 20_000, name  # a real picture, not an empty canvas
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        pytest.param({"n_bars": 24 * 30, "liquidation_at": 24 * 10 + 3}, id="liquidation"),
+        pytest.param({"n_bars": 24 * 30, "trades": False}, id="no-trades-nan-liq-price"),
+        pytest.param({"n_bars": 1}, id="one-bar"),
+        pytest.param({"n_bars": 24 * 30, "n_legs": 2, "name": "a $b$ {c} 100%"}, id="two-legs"),
+    ],
+)
+def test_render_charts_cases(tmp_path, kwargs):
+    r = make_result(**kwargs)
+    assert_charts(render_charts(r, tmp_path), tmp_path)
+
+
+def test_fixture_cases_are_what_they_claim():
+    liq = make_result(n_bars=24 * 30, liquidation_at=24 * 10 + 3)
+    assert len(events_of(liq, "liquidation")) == 1
+    none = make_result(n_bars=24 * 30, trades=False)
+    assert len(none.trades) == 0 and none.timeseries["liq_price_0"].isna().all()
+    assert leg_indices(make_result(n_bars=5, n_legs=2).timeseries) == [0, 1]
+
+
+def test_long_run_is_thinned_but_keeps_extremes():
+    v = np.sin(np.arange(100_000) / 500.0)
+    v[54_321] = 9.0  # a one-bar spike
+    v[77_777] = -9.0
+    pos = thin_positions(v, max_points=3000)
+    assert len(pos) <= 3000 + 2
+    assert {0, 54_321, 77_777, 99_999} <= set(pos.tolist())
+    assert np.all(np.diff(pos) > 0)
+    short = thin_positions(np.arange(10.0), max_points=3000)
+    assert short.tolist() == list(range(10))
+
+
+def test_thin_positions_ignores_all_nan_columns():
+    v = np.column_stack([np.arange(10_000.0), np.full(10_000, np.nan)])
+    pos = thin_positions(v, max_points=300)
+    assert pos[0] == 0 and pos[-1] == 9_999 and len(pos) <= 302

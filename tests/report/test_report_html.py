@@ -1,0 +1,86 @@
+"""report.html: one self-contained file with every section, every chart embedded, all text escaped."""
+
+from __future__ import annotations
+
+import base64
+import re
+
+import pytest
+from report_synth import make_result
+
+from perphedge.report import HtmlPage, render_charts, render_html
+
+HOSTILE = "<script>alert(\"x\")</script> & 'q'"
+
+
+@pytest.fixture(scope="module")
+def page(tmp_path_factory):
+    d = tmp_path_factory.mktemp("html")
+    r = make_result(n_bars=24 * 30, liquidation_at=24 * 12 + 1, name=HOSTILE)
+    r.meta["warnings"].append("<b>gap</b> in AVAX/USDT")
+    charts = render_charts(r, d)
+    out = render_html(r, charts, d / "report.html")
+    return out.read_text(encoding="utf-8"), charts, r
+
+
+def test_html_is_self_contained(page):
+    text, charts, _ = page
+    assert "http://" not in text and "https://" not in text
+    assert "<script" not in text.lower()
+    assert "<link" not in text.lower() and "@import" not in text
+    hrefs = re.findall(r'href="([^"]*)"', text)
+    assert hrefs and all(h.startswith("#") for h in hrefs)
+    srcs = re.findall(r'src="([^"]*)"', text)
+    assert len(srcs) == len(charts) == 5
+    assert all(s.startswith("data:image/png;base64,") for s in srcs)
+    # charts drew despite '<', '&' and quotes in their titles
+    assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in charts.values())
+    embedded = [base64.b64decode(s.split(",", 1)[1]) for s in srcs]
+    assert embedded == [p.read_bytes() for p in charts.values()]
+
+
+def test_html_escapes_hostile_text(page):
+    text, _, _ = page
+    assert "alert(" in text  # the name is there ...
+    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#x27;q&#x27;" in text
+    assert "<b>gap</b>" not in text and "&lt;b&gt;gap&lt;/b&gt; in AVAX/USDT" in text
+
+
+def test_html_has_every_section_and_numbers(page):
+    text, _, r = page
+    for heading in (
+        "Headline", "Charts", "Attribution", "Events", "Data used", "Warnings",
+        "Counterfactual", "Resolved config",
+    ):  # fmt: skip
+        assert f">{heading}</h2>" in text, heading
+    m = r.metrics
+    expect_ret = f"{m['hedged_total_return'] * 100:,.2f}%"
+    assert f'<td class="num">{expect_ret}</td>' in text
+    assert '<td>Liquidations</td><td class="num">1</td>' in text
+    assert "Binance spot ETH/USDT close stands in for the mark" in text
+    assert "data/binance/swap/ETH_USD_ETH-funding.parquet" in text
+    assert "The unhedged side holds the same 10,000 USD fully in the basket." in text
+    assert "symbol: ETH/USD:ETH" in text  # resolved config as YAML
+    assert "fees.taker=0.0005" in text  # overrides
+    assert '<td>liquidation</td><td class="num">1</td>' in text  # event counts by kind
+
+
+def test_html_without_charts_has_no_images(tmp_path):
+    r = make_result(n_bars=10)
+    text = render_html(r, {}, tmp_path / "r.html").read_text()
+    assert "<img" not in text and ">Charts</h2>" not in text
+
+
+def test_page_builder_table_and_escaping(tmp_path):
+    page = HtmlPage("Sweep <1>", "sub & title")
+    page.heading("Results").table(["a<b", "n"], [["x&y", "1.50%"], ["-", "$1,234.00"]])
+    page.heading("Results")  # same heading twice gets a distinct anchor
+    page.bullets(["<i>"]).preformatted("k: <v>")
+    text = page.render()
+    assert "<title>Sweep &lt;1&gt;</title>" in text
+    assert "<th>a&lt;b</th>" in text and "<td>x&amp;y</td>" in text
+    assert '<td class="num">1.50%</td>' in text and '<td class="num">$1,234.00</td>' in text
+    assert 'id="results"' in text and 'id="results-2"' in text
+    assert "<li>&lt;i&gt;</li>" in text and "<pre>k: &lt;v&gt;</pre>" in text
+    with pytest.raises(ValueError, match="heading level must be 2, 3 or 4, got 1"):
+        page.heading("x", level=1)
