@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from perphedge.domain import InstrumentKind
+from perphedge.domain import InstrumentKind, SizingRule
 from perphedge.engine.types import EngineParams, LegParams, MarketArrays
 
 HOUR = 3_600 * 10**9
@@ -85,9 +85,15 @@ def make_market(
 
 def free_leg(kind=InstrumentKind.INVERSE, size=10.0, **kw) -> LegParams:
     """A leg with no fees and no slippage unless given."""
-    base = dict(taker_fee=0.0, slippage=0.0, liquidation_fee=0.005, maintenance_margin=0.005)
+    base = dict(
+        contract_size=size,
+        taker_fee=0.0,
+        slippage=0.0,
+        liquidation_fee=0.005,
+        maintenance_margin=0.005,
+    )
     base.update(kw)
-    return LegParams(kind=kind, contract_size=size, **base)
+    return LegParams(kind=kind, **base)
 
 
 def make_params(**kw) -> EngineParams:
@@ -103,3 +109,98 @@ def make_params(**kw) -> EngineParams:
     )
     base.update(kw)
     return EngineParams(**base)
+
+
+def random_case(seed: int, n_bars: int = 48):
+    """A random but valid (market, params, targets) triple for property tests.
+
+    Geometric random walks for the basket coins; each leg is inverse (margin coin drawn from the
+    basket or an outside coin) or linear; mark and trade prices carry a small basis; bar highs
+    sometimes spike far enough to liquidate. Costs, sizing, leverage, bands, margin management,
+    rebalance period and counterfactual are drawn too.
+    """
+    from perphedge.domain import Counterfactual
+
+    rng = np.random.default_rng(seed)
+    T = n_bars
+    K = int(rng.integers(1, 4))
+    J = int(rng.integers(1, 3))
+    coins = tuple(f"C{k}" for k in range(K))
+    vol = float(rng.choice([0.005, 0.02, 0.06]))
+    spot = 50.0 * np.exp(np.cumsum(rng.normal(0.0, vol, (T, K)), axis=0))
+    legs, kinds, sizes, coin_usd, mark = [], [], [], np.ones((T, J)), np.empty((T, J))
+    for j in range(J):
+        if rng.random() < 0.7:
+            kinds.append(InstrumentKind.INVERSE)
+            if rng.random() < 0.6:
+                k = int(rng.integers(0, K))
+                name, path = coins[k], spot[:, k]
+            else:
+                name = f"X{j}"
+                path = 80.0 * np.exp(np.cumsum(rng.normal(0.0, vol, T)))
+            legs.append(f"venue {name}/USD:{name}")
+            sizes.append(float(rng.choice([1.0, 10.0])))
+            coin_usd[:, j] = path
+        else:
+            kinds.append(InstrumentKind.LINEAR)
+            name = coins[int(rng.integers(0, K))]
+            path = spot[:, coins.index(name)]
+            legs.append(f"venue {name}/USDT:USDT")
+            sizes.append(float(rng.choice([0.001, 0.1])))
+        mark[:, j] = path * (1.0 + rng.normal(0.0, 0.001, T))
+    spike = np.where(rng.random((T, J)) < 0.05, rng.uniform(0.05, 0.6, (T, J)), 0.0)
+    high = mark * (1.0 + rng.uniform(0.0, 0.01, (T, J)) + spike)
+    low = mark * (1.0 - rng.uniform(0.0, 0.01, (T, J)))
+    trade = mark * (1.0 + rng.normal(0.0, 0.0005, (T, J)))
+    rate = np.where(rng.random((T, J)) < 0.3, rng.normal(0.0, 0.0005, (T, J)), 0.0)
+    m = make_market(
+        spot,
+        coins=coins,
+        legs=tuple(legs),
+        kinds=tuple(kinds),
+        contract_sizes=tuple(sizes),
+        mark=mark,
+        high=high,
+        low=low,
+        trade=trade,
+        coin_usd=coin_usd,
+        funding_rate=rate,
+        start_ns=int(rng.integers(0, 24)) * HOUR,
+    )
+    w = rng.uniform(0.1, 1.0, K)
+    w = w / w.sum()
+    leg_params = tuple(
+        LegParams(
+            kind=kinds[j],
+            contract_size=sizes[j],
+            weight=1.0 / J,
+            maintenance_margin=float(rng.choice([0.005, 0.02])),
+            taker_fee=float(rng.choice([0.0, 0.0005])),
+            liquidation_fee=float(rng.choice([0.0, 0.005, 0.03])),
+            slippage=float(rng.choice([0.0, 0.0003])),
+        )
+        for j in range(J)
+    )
+    lo = float(rng.uniform(0.0, 2.0))
+    hi = lo + float(rng.uniform(1.0, 6.0))
+    params = EngineParams(
+        capital=float(rng.choice([1_000.0, 100_000.0])),
+        weights=w,
+        legs=leg_params,
+        sizing=SizingRule.DELTA_NEUTRAL if rng.random() < 0.6 else SizingRule.BASKET_ONLY,
+        spot_fee=float(rng.choice([0.0, 0.001])),
+        spot_slippage=float(rng.choice([0.0, 0.0005])),
+        initial_leverage=float(rng.uniform(1.5, 10.0)),
+        collateral_usd=None if rng.random() < 0.8 else float(rng.uniform(0.0, 200.0)),
+        leverage_band=(lo, hi),
+        leverage_target=float(rng.uniform(lo, hi)),
+        manage_margin=bool(rng.random() < 0.7),
+        rebalance_every_ns=int(rng.choice([1, 2, 4, 24])) * HOUR,
+        rebalance_band=float(rng.choice([0.0, 0.05])),
+        min_trade_usd=float(rng.choice([0.0, 20.0])),
+        rehedge_after_liquidation=bool(rng.random() < 0.7),
+        counterfactual=list(Counterfactual)[int(rng.integers(0, 3))],
+    )
+    targets = rng.uniform(0.0, 1.5, (T, J))
+    targets[rng.random((T, J)) < 0.1] = np.nan
+    return m, params, targets

@@ -444,6 +444,9 @@ def run_kernel(
             for j in range(J):
                 if fev[t, j] > 0 and q_enter[j] != 0.0:
                     got = funding_received(q_enter[j], fpu[t, j])
+                    if liq_now[j] and C[j] + got < 0.0:
+                        # liquidated in this bar: what it owes is capped at what is left
+                        got = -C[j] if C[j] > 0.0 else 0.0
                     C[j] += got
                     usd = got * coin_usd[t, j]
                     attr[A_FUNDING] += usd

@@ -460,14 +460,14 @@ def simulate(market: MarketArrays, params: EngineParams, targets: np.ndarray) ->
     trades_df = pd.DataFrame(
         {
             "time": index[ti],
-            "leg_or_coin": who,
-            "instrument": _INSTRUMENT_NAMES[instr],
-            "side": np.where(tr[:, 3] > 0, "buy", "sell").astype(object),
+            "leg_or_coin": pd.array(who, dtype="str"),
+            "instrument": pd.array(_INSTRUMENT_NAMES[instr], dtype="str"),
+            "side": pd.array(np.where(tr[:, 3] > 0, "buy", "sell"), dtype="str"),
             "qty": tr[:, 4],
             "price": tr[:, 5],
             "fee_usd": tr[:, 6],
             "slippage_usd": tr[:, 7],
-            "reason": _REASON_NAMES[tr[:, 8].astype(np.int64)],
+            "reason": pd.array(_REASON_NAMES[tr[:, 8].astype(np.int64)], dtype="str"),
         },
         columns=_TRADE_COLUMNS,
     )
@@ -475,8 +475,8 @@ def simulate(market: MarketArrays, params: EngineParams, targets: np.ndarray) ->
     events_df = pd.DataFrame(
         {
             "time": index[ev[:, 0].astype(np.int64)],
-            "kind": _EVENT_NAMES[ev[:, 1].astype(np.int64)],
-            "leg": leg_names[ev[:, 2].astype(np.int64)],
+            "kind": pd.array(_EVENT_NAMES[ev[:, 1].astype(np.int64)], dtype="str"),
+            "leg": pd.array(leg_names[ev[:, 2].astype(np.int64)], dtype="str"),
             "coins": ev[:, 3],
             "usd": ev[:, 4],
             "price": ev[:, 5],
