@@ -38,6 +38,7 @@ from perphedge.domain import Counterfactual, InstrumentKind, SizingRule, Timefra
 from perphedge.errors import ConfigError
 
 WEIGHT_TOLERANCE = 1e-6
+SWEEP_KEY = "sweep"  # read by `backtest sweep` (perphedge.sweep), ignored by the run loader
 _LINEAR_SETTLE = ("USDT", "USDC", "USD", "BUSD", "FDUSD")
 
 
@@ -263,6 +264,12 @@ def load_config(
         raw = copy.deepcopy(dict(source))
     else:
         raw = load_raw(source)
+    if isinstance(raw.get("base"), str):
+        raise ConfigError(
+            "base",
+            "this is a sweep file (it names a base config); run it with: backtest sweep FILE",
+        )
+    raw.pop(SWEEP_KEY, None)  # a run config may carry a sweep section; `backtest run` ignores it
     if overrides:
         raw = apply_overrides(raw, overrides)
     return parse_config(raw)

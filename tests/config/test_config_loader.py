@@ -23,7 +23,11 @@ from perphedge.config import (
 from perphedge.domain import InstrumentKind, SizingRule, Timeframe
 from perphedge.errors import ConfigError
 
-CONFIGS = sorted((Path(__file__).resolve().parents[2] / "configs").glob("*.yaml"))
+CONFIGS = sorted(
+    p
+    for p in (Path(__file__).resolve().parents[2] / "configs").glob("*.yaml")
+    if "base" not in load_raw(p)  # sweep files name a base run config
+)
 
 
 def minimal() -> dict:
@@ -281,6 +285,17 @@ def test_yaml_problems_are_config_errors(tmp_path: Path) -> None:
         load_raw(bad)
     with pytest.raises(ConfigError, match="config file not found"):
         load_raw(tmp_path / "nope.yaml")
+
+
+def test_sweep_section_is_ignored_and_sweep_files_are_pointed_to_backtest_sweep() -> None:
+    raw = minimal()
+    raw["sweep"] = {"grid": {"hedge.ratio": [0, 1]}}
+    assert load_config(raw) == load_config(minimal())
+    err = error_of({"base": "eth_l1_basket.yaml", "sweep": {}})
+    assert (err.path, err.detail) == (
+        "base",
+        "this is a sweep file (it names a base config); run it with: backtest sweep FILE",
+    )
 
 
 def test_load_config_accepts_a_config() -> None:

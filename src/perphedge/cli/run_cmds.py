@@ -16,6 +16,7 @@ import click
 
 from perphedge.errors import CheckFailed, ConfigError
 
+MAX_WARNINGS_SHOWN = 3
 _SET_HELP = (
     "Override a config key, e.g. --set hedge.ratio=0.5 or --set hedge.legs[0].kind=linear "
     "(value parsed as YAML; repeatable)."
@@ -90,8 +91,11 @@ def run_cmd(
         from perphedge.report import summary_table
 
         click.echo(summary_table(result))
-        for warning in result.meta.get("warnings", []) or []:
+        warnings = list(result.meta.get("warnings", []) or [])
+        for warning in warnings[:MAX_WARNINGS_SHOWN]:
             click.echo(f"warning: {warning}")
+        if len(warnings) > MAX_WARNINGS_SHOWN:
+            click.echo(f"warning: ... and {len(warnings) - MAX_WARNINGS_SHOWN} more in the report")
     click.echo(f"report: {report}")
 
 
