@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+import pandas as pd
 
 from perphedge.data.importers import (
     CsvSpec,
@@ -26,7 +27,7 @@ _DATA_DIR = click.option(
 )
 
 
-def _fmt(ts) -> str:  # noqa: ANN001 - pandas Timestamp or None
+def _fmt(ts: pd.Timestamp | None) -> str:
     return "-" if ts is None else ts.strftime("%Y-%m-%d %H:%M")
 
 
