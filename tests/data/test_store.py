@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pandas as pd
@@ -270,3 +273,42 @@ def test_merge_write_prepends_head_and_recomputes_funding_intervals(tmp_path):
     got, _ = store.read(ETH_INV_FUNDING)
     assert got["funding_rate"].tolist() == [5e-5, 5e-5, 1e-4, 1e-4]
     assert got["interval_hours"].tolist() == [8.0, 8.0, 8.0, 4.0]
+
+
+WRITER = """
+import sys
+import numpy as np
+import pandas as pd
+from perphedge.data.store import SeriesKey, Store
+
+store = Store(sys.argv[1])
+key = SeriesKey("binance", "ETH/USDT", "ohlcv", "1h")
+n = 50_000
+idx = pd.date_range("2000-01-01", periods=n, freq="1h", tz="UTC")
+i = 0
+while True:
+    value = float(i % 2 + 1)
+    cols = ("open", "high", "low", "close", "volume")
+    store.write(key, pd.DataFrame({c: np.full(n, value) for c in cols}, index=idx))
+    i += 1
+"""
+
+
+def test_killed_writer_never_leaves_a_half_file(tmp_path):
+    """SIGKILL a process that rewrites a file in a loop: the file is always a complete version."""
+    store = Store(tmp_path)
+    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path)])
+    try:
+        deadline = time.monotonic() + 60
+        while not store.exists(ETH_SPOT) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert store.exists(ETH_SPOT), "writer never produced a file"
+        time.sleep(0.3)  # let it rewrite a few times, then kill it mid-flight
+    finally:
+        proc.kill()
+        proc.wait()
+    frame, _ = store.read(ETH_SPOT)
+    assert len(frame) == 50_000
+    values = set(np.unique(frame.to_numpy()))
+    assert values in ({1.0}, {2.0})
+    assert store.keys() == [ETH_SPOT]  # a leftover temp file, if any, is not a store file
