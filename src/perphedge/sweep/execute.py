@@ -59,30 +59,98 @@ class Outcome:
 # ---------------------------------------------------------------------------- the worker side
 
 
+class Runtime:
+    """What one worker keeps between combinations: the market cache (data read once), the
+    imported strategy functions, and prepared runs by everything their policy context depends
+    on (data, capital, basket, hedge ratio, leg weights), so a grid that only varies, say,
+    rebalancing or fees reuses one context instead of rebuilding it per combination.
+
+    The steps are the runner's own (:func:`perphedge.runner.prepare`, ``engine_params``,
+    ``simulate``, ``compute_metrics``), so the metrics equal ``backtest run``'s; only the run
+    record (``Result.meta``), which a sweep row does not use, is skipped.
+    """
+
+    def __init__(self, max_prepared: int = 64) -> None:
+        from perphedge.runner import MarketCache
+
+        self.market = MarketCache()
+        self._policies: dict[tuple[str, tuple[str, ...]], Any] = {}
+        self._params: dict[Any, dict[str, Any]] = {}
+        self._prepared: dict[tuple[Any, ...], Any] = {}
+        self._max_prepared = max_prepared
+
+    def _prepare(self, config: Config, options: RunOptions) -> Any:
+        from dataclasses import replace
+
+        from perphedge.runner import data_spec, prepare
+
+        spec = data_spec(config, options.config_path)
+        key = (
+            spec,
+            config.capital,
+            tuple(sorted((config.basket.coins or {}).items())),
+            tuple(sorted((config.basket.quantities or {}).items())),
+            config.hedge.ratio,
+            tuple(leg.weight for leg in config.hedge.legs),
+            options.strategies_dirs,
+        )
+        hit = self._prepared.get(key)
+        if hit is not None:
+            return replace(hit, config=config)
+        prepared = prepare(
+            config,
+            cache=self.market,
+            config_path=options.config_path,
+            strategies_dirs=options.strategies_dirs,
+        )
+        if len(self._prepared) >= self._max_prepared:
+            self._prepared.pop(next(iter(self._prepared)))
+        self._prepared[key] = prepared
+        return prepared
+
+    def _policy(self, name: str, dirs: tuple[Any, ...]) -> Any:
+        from perphedge.policy import load_policy
+
+        key = (name, tuple(str(d) for d in dirs))
+        if key not in self._policies:
+            self._policies[key] = load_policy(name, dirs)
+        return self._policies[key]
+
+    def run(self, config: Config, options: RunOptions) -> Any:
+        """Simulate one config and return its Result with metrics (no meta)."""
+        from perphedge.engine.simulate import simulate
+        from perphedge.metrics import compute_metrics
+        from perphedge.policy import compute_targets
+        from perphedge.runner import engine_params
+
+        prepared = self._prepare(config, options)
+        fn = self._policy(config.policy.name, prepared.strategies_dirs)
+        params = self._params.get(config.policy)
+        if params is None:  # plain types, exactly as the runner hands them to the strategy
+            params = self._params[config.policy] = config.to_dict()["policy"]["params"]
+        targets = compute_targets(fn, prepared.context, params)
+        result = simulate(prepared.market, engine_params(prepared), targets)
+        result.metrics = dict(compute_metrics(result, prepared.market.bar_ns))
+        return result
+
+
 class _WorkerState:
-    """The market cache of this process, created on first use and kept for the process's life.
+    """The runtime of this process, created on first use and kept for the process's life.
 
     This is process-lifetime state (not a setting): pool workers and Dask workers run many
     chunks and must not reload data for each. The lock keeps threaded Dask workers from
-    building the cache twice.
+    building it twice.
     """
 
     lock = threading.Lock()
-    cache: Any = None
+    runtime: Runtime | None = None
 
     @classmethod
-    def get(cls) -> Any:
+    def get(cls) -> Runtime:
         with cls.lock:
-            if cls.cache is None:
-                cls.cache = new_cache()
-            return cls.cache
-
-
-def new_cache() -> Any:
-    """A fresh market cache from the runner (data loaded once, shared by all runs using it)."""
-    from perphedge.runner import MarketCache
-
-    return MarketCache()
+            if cls.runtime is None:
+                cls.runtime = Runtime()
+            return cls.runtime
 
 
 def _init_worker() -> None:
@@ -105,18 +173,11 @@ def _daily(result: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def run_one(
-    combo_id: str, config: Config, cache: Any, options: RunOptions = RunOptions()
+    combo_id: str, config: Config, runtime: Runtime, options: RunOptions = RunOptions()
 ) -> Outcome:
     """Run one combination; any exception becomes the outcome's error (type and message)."""
-    from perphedge.runner import run
-
     try:
-        result = run(
-            config,
-            cache=cache,
-            config_path=options.config_path,
-            strategies_dirs=options.strategies_dirs,
-        )
+        result = runtime.run(config, options)
         days, hedged, unhedged = _daily(result)
         metrics = {k: v for k, v in result.metrics.items() if _is_scalar(v)}
     except PerphedgeError as exc:
@@ -131,10 +192,10 @@ def _is_scalar(value: Any) -> bool:
 
 
 def run_chunk(
-    tasks: Sequence[Task], options: RunOptions = RunOptions(), cache: Any = None
+    tasks: Sequence[Task], options: RunOptions = RunOptions(), runtime: Runtime | None = None
 ) -> list[Outcome]:
-    """Run a chunk of combinations with this process's cache (or the one given)."""
-    use = cache if cache is not None else _WorkerState.get()
+    """Run a chunk of combinations with this process's runtime (or the one given)."""
+    use = runtime if runtime is not None else _WorkerState.get()
     return [run_one(combo_id, config, use, options) for combo_id, config in tasks]
 
 
@@ -177,16 +238,16 @@ class SerialExecutor:
     name = "serial"
     workers = 1
 
-    def __init__(self, cache: Any = None) -> None:
-        self._cache = cache
+    def __init__(self, runtime: Runtime | None = None) -> None:
+        self._runtime = runtime
 
     def chunks_for(self, n_tasks: int) -> int:
         return n_tasks  # one combination per chunk: the progress bar moves with each
 
     def run(self, chunks: Sequence[Sequence[Task]], options: RunOptions) -> Iterator[list[Outcome]]:
-        cache = self._cache if self._cache is not None else new_cache()
+        runtime = self._runtime if self._runtime is not None else Runtime()
         for chunk in chunks:
-            yield run_chunk(chunk, options, cache)
+            yield run_chunk(chunk, options, runtime)
 
 
 def _mp_context() -> multiprocessing.context.BaseContext:
