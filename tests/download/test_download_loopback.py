@@ -318,3 +318,20 @@ def test_binancecoinm_client_stores_under_binance(tmp_path):
         assert res.key == SeriesKey("binance", "ETH/USD:ETH", Series.MARK, "1h")
         assert res.rows_added == 120
         assert res.path.endswith("binance/swap/ETH_USD_ETH-1h-mark.parquet")
+
+
+def test_loading_markets_is_retried_and_int_starts_are_milliseconds(tmp_path):
+    with FakeBinance(T0 + 2 * DAY + 30 * MINUTE) as fake:
+        ex = sync_client(fake)
+        fake.add_fault(Fault("/api/v3/exchangeInfo", "503"))
+        slept: list[float] = []
+        opts = DownloadOptions(progress=False, sleep=slept.append)
+        req = SeriesRequest.make("ETH/USDT", "ohlcv", "1h", np.int64(T0 + DAY))
+        assert req.start == pd.Timestamp("2023-01-02", tz="UTC")
+        res = download_series(ex, Store(tmp_path), req, opts)
+        assert slept == [1.0]
+        assert [r.answered for r in fake.requests_to("/api/v3/exchangeInfo", None)] == [
+            "503",
+            "ok",
+        ]
+        assert res.rows_added == 24

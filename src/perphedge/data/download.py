@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import math
+import numbers
 import time
 from collections.abc import Callable, Generator, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -123,8 +124,8 @@ class DownloadResult:
 
 def to_utc(value: Any) -> pd.Timestamp:
     """A timestamp in UTC; naive input is taken as UTC, ints as epoch milliseconds."""
-    if isinstance(value, int):
-        return pd.Timestamp(value, unit="ms", tz="UTC")
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return pd.Timestamp(int(value), unit="ms", tz="UTC")
     ts = pd.Timestamp(value)
     return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
 
@@ -258,8 +259,12 @@ class _Job:
         return int(created) if created else None
 
     def _candle_limit(self) -> int:
+        """Bars per request: the option, else ccxt's ``features`` limit; never above what
+        ccxt itself sends (a window wider than the limit would lose rows on exchanges that
+        return the newest rows of a range, as Binance COIN-M does)."""
+        cap = _MAX_CANDLE_LIMIT.get(self.key.exchange)
         if self.opt.window_bars:
-            return self.opt.window_bars
+            return min(self.opt.window_bars, cap or self.opt.window_bars)
         features = getattr(self.exchange, "features", None) or {}
         mtype = self.market.get("type") or "spot"
         sub = self.market.get("subType")
@@ -268,7 +273,7 @@ class _Job:
             node = node[sub]
         limit = (node.get("fetchOHLCV") or {}).get("limit") if isinstance(node, dict) else None
         limit = int(limit or 500)
-        return min(limit, _MAX_CANDLE_LIMIT.get(self.key.exchange, limit))
+        return min(limit, cap or limit)
 
     def _candle_call(self, since: int, until: int | None, limit: int, note: str) -> _Call:
         params: dict[str, Any] = {} if until is None else {"until": until}
@@ -701,7 +706,7 @@ def make_exchange(exchange_id: str, *, use_async: bool = True, config: dict | No
     """Build a ccxt client (rate limiting on) for the CLI; library callers pass their own."""
     module: Any = ccxt
     if use_async:
-        import ccxt.async_support as module  # noqa: PLC0415 - optional heavy import
+        import ccxt.async_support as module
     cls = getattr(module, exchange_id, None)
     if cls is None or not isinstance(cls, type):
         raise DownloadError(f"unknown ccxt exchange id {exchange_id!r}")
