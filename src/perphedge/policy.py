@@ -25,7 +25,7 @@ import pandas as pd
 
 from perphedge.domain import Timeframe
 from perphedge.engine.types import MarketArrays
-from perphedge.errors import StrategyError
+from perphedge.errors import ConfigError, StrategyError
 
 TargetsFn = Callable[..., np.ndarray]
 
@@ -105,7 +105,7 @@ class PolicyContext:
             spot = spot[:, None]
         w = np.asarray(weights, dtype=np.float64)
         if w.shape != (spot.shape[1],):
-            raise StrategyError(
+            raise ConfigError(
                 "basket.weights", f"{w.shape[0]} weights for {spot.shape[1]} basket coins"
             )
         units = w / spot[0]
@@ -119,7 +119,7 @@ class PolicyContext:
             else np.asarray(leg_weights, dtype=np.float64)
         )
         if lw.shape != (n_legs,):
-            raise StrategyError("hedge.legs", f"{lw.shape[0]} leg weights for {n_legs} legs")
+            raise ConfigError("hedge.legs", f"{lw.shape[0]} leg weights for {n_legs} legs")
         events = np.asarray(funding_events, dtype=np.int64)
         rate = np.where(events > 0, np.asarray(funding_rate, dtype=np.float64), np.nan)
         idx = pd.DatetimeIndex(pd.to_datetime(np.asarray(times, dtype=np.int64), utc=True))

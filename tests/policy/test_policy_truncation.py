@@ -79,3 +79,33 @@ def test_truncation_does_not_change_past_targets(name, params, ctx, cuts):
         t = 1 + int(c * (ctx.n_bars - 1))
         part = compute_targets(fn, ctx.truncate(t), params)
         np.testing.assert_array_equal(part, full[:t])
+
+
+def test_truncation_check_catches_a_centred_window(tmp_path):
+    """The comparison above does fail for a policy that looks ahead (a centred window)."""
+    d = tmp_path / "strategies"
+    d.mkdir()
+    (d / "peek.py").write_text(
+        "import pandas as pd\n\n"
+        "def targets(ctx):\n"
+        "    s = pd.Series(ctx.hedge_price[:, 0])\n"
+        "    return (s.rolling(5, center=True, min_periods=1).mean() / s).to_numpy()\n"
+    )
+    fn = load_policy("peek", [d])
+    n = 12
+    prices = 100.0 + np.arange(n, dtype=float) ** 2
+    ctx = PolicyContext.from_arrays(
+        times=START + np.arange(n, dtype=np.int64) * H,
+        bar_ns=H,
+        spot_close=prices[:, None],
+        weights=[1.0],
+        hedge_price=prices[:, None],
+        coin_usd=prices[:, None],
+        funding_rate=np.zeros((n, 1)),
+        funding_events=np.zeros((n, 1), dtype=np.int64),
+        legs=("a",),
+        base_ratio=1.0,
+    )
+    full = compute_targets(fn, ctx, {})
+    part = compute_targets(fn, ctx.truncate(n - 3), {})
+    assert not np.array_equal(part, full[: n - 3])
