@@ -31,18 +31,18 @@ from perphedge.report.plotting import (
     HEDGED_COLOR,
     LEG_COLORS,
     NEUTRAL_COLOR,
-    PCT_FORMATTER,
     UNHEDGED_COLOR,
-    USD_FORMATTER,
     format_date_axis,
     line_style,
     new_figure,
     no_data,
+    pct_formatter,
     plot_x,
     safe_text,
     save_png,
     thin_positions,
     to_utc_index,
+    usd_formatter,
     value_at,
 )
 
@@ -99,7 +99,7 @@ def equity_chart(result: Result, path: Path) -> Path:
         label=f"Hedged (total {fmt_pct(m.get('hedged_total_return'))})",
         **style,
     )
-    ax.yaxis.set_major_formatter(USD_FORMATTER)
+    ax.yaxis.set_major_formatter(usd_formatter())
     ax.set_ylabel("Equity (USD)")
     ax.set_title(
         f"{safe_text(run_title(result))}: hedged vs unhedged equity", fontsize=12, loc="left"
@@ -108,7 +108,7 @@ def equity_chart(result: Result, path: Path) -> Path:
     ax_dd.plot(x, dd_u[pos], color=UNHEDGED_COLOR, lw=0.9, label="Unhedged", **style)
     ax_dd.fill_between(x, dd_h[pos], 0, color=HEDGED_COLOR, alpha=0.3, lw=0)
     ax_dd.plot(x, dd_h[pos], color=HEDGED_COLOR, lw=0.9, label="Hedged", **style)
-    ax_dd.yaxis.set_major_formatter(PCT_FORMATTER)
+    ax_dd.yaxis.set_major_formatter(pct_formatter())
     ax_dd.set_ylabel("Drawdown (%)")
     lo = np.nanmin(np.concatenate([dd_h, dd_u, [0.0]]))
     ax_dd.set_ylim(min(lo * 1.08, -0.01), 0.005)
@@ -202,7 +202,7 @@ def margin_chart(result: Result, path: Path) -> Path:
     ax_lev.set_ylabel("Leverage (x)")
     ax_mr.set_ylabel("Margin ratio\n(liquidation at 1)")
     ax_ld.set_ylabel("Distance to\nliquidation (%)")
-    ax_ld.yaxis.set_major_formatter(PCT_FORMATTER)
+    ax_ld.yaxis.set_major_formatter(pct_formatter())
     x_all = plot_x(ts.index)
     band = find_config_value(result.meta.get("resolved_config"), "leverage_band")
     if isinstance(band, (list, tuple)) and len(band) == 2:
@@ -290,7 +290,7 @@ def costs_chart(result: Result, path: Path) -> Path:
     )
     ax.plot(x, net[pos], color="black", lw=1.2, ls="--", label=f"net ({fmt_usd(net[-1])})", **style)
     ax.axhline(0.0, color=NEUTRAL_COLOR, lw=0.8)
-    ax.yaxis.set_major_formatter(USD_FORMATTER)
+    ax.yaxis.set_major_formatter(usd_formatter())
     ax.set_ylabel("Cumulative USD (+ = gain to the hedged side)")
     ax.legend(loc="best", fontsize=9, framealpha=0.85)
     format_date_axis(ax, plot_x(ts.index))
@@ -322,7 +322,7 @@ def attribution_chart(result: Result, path: Path) -> Path:
     ax.barh(y, vals, color=colors, height=0.6)
     ax.set_yticks(y, labels)
     ax.axvline(0.0, color="black", lw=0.8)
-    ax.xaxis.set_major_formatter(USD_FORMATTER)
+    ax.xaxis.set_major_formatter(usd_formatter())
     ax.set_xlabel("USD")
     span = float(np.max(np.abs(vals))) if len(vals) else 1.0
     span = span or 1.0

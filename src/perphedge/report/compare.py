@@ -60,24 +60,31 @@ def _same_curve(a: pd.Series, b: pd.Series) -> bool:
     return bool(np.allclose(a.to_numpy(float), b.to_numpy(float), rtol=1e-12, equal_nan=True))
 
 
-def equity_curves(results: Sequence[tuple[str, Result]]) -> tuple[dict[str, pd.Series], set[str]]:
-    """Hedged equity of every run, plus each distinct unhedged curve (dashed) once."""
+def equity_curves(
+    results: Sequence[tuple[str, Result]],
+) -> tuple[dict[str, pd.Series], set[str], dict[str, str]]:
+    """Hedged equity of every run, plus each distinct unhedged curve (dashed) once; the third
+    item maps an unhedged curve to the run whose colour it shares (when they differ by run)."""
     curves: dict[str, pd.Series] = {}
     unhedged: list[tuple[str, pd.Series]] = []
+    owner: dict[str, str] = {}
     for name, r in results:
         ts = r.timeseries
         idx = to_utc_index(ts.index)
         curves[name] = pd.Series(ts["equity_hedged"].to_numpy(float), index=idx)
         u = pd.Series(ts["equity_unhedged"].to_numpy(float), index=idx)
         if not any(_same_curve(u, seen) for _, seen in unhedged):
-            unhedged.append((f"{name} unhedged" if len(results) > 1 else "unhedged", u))
-    if len(unhedged) == 1 and len(results) > 1:
-        unhedged = [("unhedged (same for all)", unhedged[0][1])]
+            label = f"{name} unhedged" if len(results) > 1 else "unhedged"
+            unhedged.append((label, u))
+            owner[label] = name
+    if len(unhedged) == 1:
+        unhedged = [("unhedged (same for all)" if len(results) > 1 else "unhedged", unhedged[0][1])]
+        owner = {}
     dashed = set()
     for label, u in unhedged:
         curves[label] = u
         dashed.add(label)
-    return curves, dashed
+    return curves, dashed, owner
 
 
 def compare_runs(
@@ -93,10 +100,10 @@ def compare_runs(
     out.mkdir(parents=True, exist_ok=True)
     rows = compare_rows(results)
     text = text_table(["", *names], rows)
-    curves, dashed = equity_curves(results)
+    curves, dashed, owner = equity_curves(results)
     chart = overlay_equity(
-        curves, out / "compare_equity.png", title="Equity: hedged runs and unhedged reference",
-        dashed=dashed,
+        curves, out / "compare_equity.png", title="Equity: hedged runs (solid), unhedged (dashed)",
+        dashed=dashed, same_color_as=owner,
     )  # fmt: skip
     csv_path = out / "compare.csv"
     compare_frame(results).to_csv(csv_path, lineterminator="\n")

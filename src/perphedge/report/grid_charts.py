@@ -9,25 +9,27 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from matplotlib import colormaps
 from matplotlib.ticker import Formatter
 
+from perphedge.domain import Timeframe
 from perphedge.errors import ConfigError
 from perphedge.report.fmt import fmt_metric, fmt_pct, fmt_usd, formatter_for, metric_label
 from perphedge.report.plotting import (
     LEG_COLORS,
     NEUTRAL_COLOR,
-    PCT_FORMATTER,
     UNHEDGED_COLOR,
-    USD_FORMATTER,
     format_date_axis,
     line_style,
     new_figure,
     no_data,
+    pct_formatter,
     plot_x,
     safe_text,
     save_png,
     thin_positions,
     to_utc_index,
+    usd_formatter,
 )
 
 # Colours for up to 10 overlaid curves, then they repeat with a different line style.
@@ -39,9 +41,9 @@ def axis_formatter(key: str) -> Formatter | None:
     """Tick formatter matching how metric ``key`` is printed (percent or USD), else None."""
     f = formatter_for(key)
     if f is fmt_pct:
-        return PCT_FORMATTER
+        return pct_formatter()
     if f is fmt_usd:
-        return USD_FORMATTER
+        return usd_formatter()
     return None
 
 
@@ -52,19 +54,23 @@ def overlay_equity(
     title: str = "Equity curves",
     normalize: bool = False,
     dashed: frozenset[str] | set[str] = frozenset(),
+    same_color_as: Mapping[str, str] | None = None,
 ) -> Path:
     """Several equity curves (USD, indexed by UTC time) on one chart; ``normalize`` rebases each
     to 1.0 at its first value so runs of different capital compare. Names in ``dashed`` are drawn
-    dashed (e.g. the unhedged reference)."""
+    dashed (e.g. the unhedged reference), orange unless ``same_color_as`` maps them to the curve
+    whose colour they share (e.g. each run's own unhedged side)."""
+    same_color_as = same_color_as or {}
+    colors: dict[str, str] = {}
     fig, (ax,) = new_figure(1)
     ax.set_title(title, fontsize=12, loc="left")
     ax.set_ylabel("Growth of 1 (x)" if normalize else "Equity (USD)")
     if not normalize:
-        ax.yaxis.set_major_formatter(USD_FORMATTER)
+        ax.yaxis.set_major_formatter(usd_formatter())
     if not curves:
         no_data(ax, "no curves")
     lo = hi = None
-    for n, (name, series) in enumerate(curves.items()):
+    for name, series in curves.items():
         s = series.dropna()
         if len(s) == 0:
             continue
@@ -74,8 +80,14 @@ def overlay_equity(
             y = y / y[0]
         pos = thin_positions(y)
         x = plot_x(idx[pos])
-        ls = "--" if name in dashed else ("-" if n < len(CURVE_COLORS) else ":")
-        color = UNHEDGED_COLOR if name in dashed else CURVE_COLORS[n % len(CURVE_COLORS)]
+        ls = "--" if name in dashed else ("-" if len(colors) < len(CURVE_COLORS) else ":")
+        if name in same_color_as and same_color_as[name] in colors:
+            color = colors[same_color_as[name]]
+        elif name in dashed:
+            color = UNHEDGED_COLOR
+        else:
+            color = CURVE_COLORS[len(colors) % len(CURVE_COLORS)]
+        colors[name] = color
         ax.plot(
             x, y[pos], color=color, ls=ls, lw=1.4, label=safe_text(name), **line_style(len(pos))
         )
@@ -107,15 +119,14 @@ def heatmap(
     data = df[[x, y, value]].copy()
     data[value] = pd.to_numeric(data[value], errors="coerce")
     grid = data.pivot_table(index=y, columns=x, values=value, aggfunc="mean", dropna=False)
-    grid = grid.sort_index(axis=0).sort_index(axis=1)
+    grid = grid.reindex(index=_axis_order(data[y]), columns=_axis_order(data[x]))
     vals = grid.to_numpy(dtype=float)
     fig, (ax,) = new_figure(1, sharex=False)
     ax.grid(False)
-    cmap = "RdYlGn" if higher_is_better else "RdYlGn_r"
+    cmap = colormaps["RdYlGn" if higher_is_better else "RdYlGn_r"].with_extremes(bad="#d5d8dc")
     masked = np.ma.masked_invalid(vals)
     if masked.count():
         im = ax.imshow(masked, cmap=cmap, aspect="auto", origin="lower")
-        im.cmap.set_bad("#d5d8dc")
         cbar = fig.colorbar(im, ax=ax, shrink=0.9)
         cbar.set_label(metric_label(value))
         fmt = axis_formatter(value)
@@ -140,6 +151,18 @@ def heatmap(
                     color="black" if near_mid or not np.isfinite(v) else "white",
                 )  # fmt: skip
     return save_png(fig, Path(out_path))
+
+
+def _axis_order(values: pd.Series) -> list[object]:
+    """Distinct parameter values in a natural order: numbers ascending, timeframes such as
+    8h/1d/7d by length, other text in order of first appearance."""
+    uniq = list(pd.unique(values.dropna()))
+    if all(isinstance(v, (int, float, np.integer, np.floating)) for v in uniq):
+        return sorted(uniq)
+    try:
+        return sorted(uniq, key=lambda v: Timeframe.parse(str(v)).ms)
+    except ValueError:
+        return uniq
 
 
 def _tick(v: object) -> str:

@@ -16,7 +16,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter
+from matplotlib.ticker import FuncFormatter, PercentFormatter
 
 FIGSIZE: tuple[float, float] = (11.0, 6.0)
 DPI = 110
@@ -141,10 +141,15 @@ def _usd_tick(v: float, _pos: object = None) -> str:
     return f"{sign}${a:,.2f}".rstrip("0").rstrip(".")
 
 
-USD_FORMATTER = FuncFormatter(_usd_tick)
-PCT_FORMATTER = FuncFormatter(
-    lambda v, _p=None: f"{v * 100:.0f}%" if abs(v) >= 0.1 or v == 0 else f"{v * 100:.1f}%"
-)
+def usd_formatter() -> FuncFormatter:
+    """USD ticks ($950, $12k, $1.25M); a new instance per axis."""
+    return FuncFormatter(_usd_tick)
+
+
+def pct_formatter() -> PercentFormatter:
+    """Fractions as percent ticks, decimals chosen from the visible range. A new instance per
+    axis: matplotlib formatters remember the axis they are attached to."""
+    return PercentFormatter(xmax=1.0, decimals=None)
 
 
 def safe_text(text: object) -> str:
