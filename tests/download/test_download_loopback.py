@@ -335,3 +335,37 @@ def test_loading_markets_is_retried_and_int_starts_are_milliseconds(tmp_path):
             "ok",
         ]
         assert res.rows_added == 24
+
+
+def test_fake_follows_binance_paging_rules():
+    """The fake itself: spot pages from startTime, COIN-M returns the newest rows of the range,
+    COIN-M rejects ranges over 200 days (-1127), funding pages from startTime."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    with FakeBinance(T0 + 300 * DAY) as fake:
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback only
+
+        def get(path: str) -> object:
+            with opener.open(fake.base_url + path, timeout=5) as resp:
+                return json.loads(resp.read())
+
+        rng = f"interval=1h&startTime={T0}&endTime={T0 + 9 * HOUR}&limit=3"
+        assert [r[0] for r in get(f"/api/v3/klines?symbol=ETHUSDT&{rng}")] == [
+            T0,
+            T0 + HOUR,
+            T0 + 2 * HOUR,
+        ]
+        assert [r[0] for r in get(f"/dapi/v1/klines?symbol=ETHUSD_PERP&{rng}")] == [
+            T0 + 7 * HOUR,
+            T0 + 8 * HOUR,
+            T0 + 9 * HOUR,
+        ]
+        events = get(f"/dapi/v1/fundingRate?symbol=ETHUSD_PERP&startTime={T0}&limit=2")
+        assert [e["fundingTime"] for e in events] == [T0, T0 + 8 * HOUR]
+        too_wide = f"interval=1d&startTime={T0}&endTime={T0 + 201 * DAY}"
+        with pytest.raises(urllib.error.HTTPError) as info:
+            get(f"/dapi/v1/indexPriceKlines?pair=ETHUSD&{too_wide}")
+        assert info.value.code == 400
+        assert json.loads(info.value.read())["code"] == -1127
