@@ -141,6 +141,18 @@ def _usd_tick(v: float, _pos: object = None) -> str:
     return f"{sign}${a:,.2f}".rstrip("0").rstrip(".")
 
 
+def _pct_tick(v: float, _pos: object = None) -> str:
+    pct = v * 100
+    whole = abs(pct - round(pct)) < 1e-9
+    return f"{pct:.0f}%" if whole else f"{pct:.1f}%"
+
+
+# Stateless tick formatters (their functions ignore the axis), kept for callers that share one
+# instance between axes, e.g. perphedge.sweep.charts. New code: usd_formatter()/pct_formatter().
+USD_FORMATTER = FuncFormatter(_usd_tick)
+PCT_FORMATTER = FuncFormatter(_pct_tick)
+
+
 def usd_formatter() -> FuncFormatter:
     """USD ticks ($950, $12k, $1.25M); a new instance per axis."""
     return FuncFormatter(_usd_tick)
