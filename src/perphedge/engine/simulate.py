@@ -23,9 +23,10 @@ from perphedge.errors import ConfigError, DataValidationError
 
 ATTR_TOLERANCE = 1e-9  # relative to the equity scale
 
-_INSTRUMENT_NAMES = np.array(["spot", "inverse", "linear", "spot"], dtype=object)
-_REASON_NAMES = np.array(["initial", "rebalance", "liquidation", "topup", "withdraw"], dtype=object)
-_EVENT_NAMES = np.array(["rebalance", "funding", "topup", "withdraw", "liquidation"], dtype=object)
+_INSTRUMENT_NAMES = pd.array(["spot", "inverse", "linear", "spot"], dtype="str")
+_REASON_NAMES = pd.array(["initial", "rebalance", "liquidation", "topup", "withdraw"], dtype="str")
+_EVENT_NAMES = pd.array(["rebalance", "funding", "topup", "withdraw", "liquidation"], dtype="str")
+_SIDE_NAMES = pd.array(["sell", "buy"], dtype="str")
 _TRADE_COLUMNS = [
     "time",
     "leg_or_coin",
@@ -436,38 +437,34 @@ def simulate(market: MarketArrays, params: EngineParams, targets: np.ndarray) ->
         )
 
     # ---- frames -----------------------------------------------------------------------------
-    index = market.index
+    index = pd.DatetimeIndex(arrs["times"].view("M8[ns]"), tz="UTC", name="timestamp")
     names = list(kn.BAR_ROW_NAMES)
     for j in range(J):
         names += [f"{f}_{j}" for f in kn.LEG_FIELD_NAMES]
     names += [f"units_{c}" for c in market.coins]
     timeseries = pd.DataFrame(out.T, index=index, columns=names, copy=False)
 
+    # ledgers: string columns are taken from small tables of names (fast, one dtype always)
     tr = trades[:n_tr]
-    ti = tr[:, 0].astype(np.int64)
     ident = tr[:, 1].astype(np.int64)
     instr = tr[:, 2].astype(np.int64)
-    coin_names = np.array(list(market.coins), dtype=object)
-    leg_names = np.array(list(market.legs), dtype=object)
-    margin_arr = np.array(margin_names, dtype=object)
-    is_spot = instr == kn.INSTR_SPOT
-    is_margin = instr == kn.INSTR_MARGIN_SPOT
+    who_table = pd.array([*market.coins, *margin_names, *market.legs], dtype="str")
     who = np.where(
-        is_spot,
-        coin_names[np.where(is_spot, ident, 0)],
-        np.where(is_margin, margin_arr[ident.clip(0, J - 1)], leg_names[ident.clip(0, J - 1)]),
+        instr == kn.INSTR_SPOT,
+        ident,
+        np.where(instr == kn.INSTR_MARGIN_SPOT, K + ident, K + J + ident),
     )
     trades_df = pd.DataFrame(
         {
-            "time": index[ti],
-            "leg_or_coin": pd.array(who, dtype="str"),
-            "instrument": pd.array(_INSTRUMENT_NAMES[instr], dtype="str"),
-            "side": pd.array(np.where(tr[:, 3] > 0, "buy", "sell"), dtype="str"),
+            "time": index[tr[:, 0].astype(np.int64)],
+            "leg_or_coin": who_table.take(who),
+            "instrument": _INSTRUMENT_NAMES.take(instr),
+            "side": _SIDE_NAMES.take((tr[:, 3] > 0).astype(np.int64)),
             "qty": tr[:, 4],
             "price": tr[:, 5],
             "fee_usd": tr[:, 6],
             "slippage_usd": tr[:, 7],
-            "reason": pd.array(_REASON_NAMES[tr[:, 8].astype(np.int64)], dtype="str"),
+            "reason": _REASON_NAMES.take(tr[:, 8].astype(np.int64)),
         },
         columns=_TRADE_COLUMNS,
     )
@@ -475,8 +472,8 @@ def simulate(market: MarketArrays, params: EngineParams, targets: np.ndarray) ->
     events_df = pd.DataFrame(
         {
             "time": index[ev[:, 0].astype(np.int64)],
-            "kind": pd.array(_EVENT_NAMES[ev[:, 1].astype(np.int64)], dtype="str"),
-            "leg": pd.array(leg_names[ev[:, 2].astype(np.int64)], dtype="str"),
+            "kind": _EVENT_NAMES.take(ev[:, 1].astype(np.int64)),
+            "leg": pd.array(list(market.legs), dtype="str").take(ev[:, 2].astype(np.int64)),
             "coins": ev[:, 3],
             "usd": ev[:, 4],
             "price": ev[:, 5],
