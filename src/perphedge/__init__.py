@@ -15,3 +15,14 @@ def run(config_or_path, /, **overrides):  # type: ignore[no-untyped-def]
     explicit = overrides.pop("overrides", None) or {}
     merged = {**{k.replace("__", "."): v for k, v in overrides.items()}, **dict(explicit)}
     return runner.run(config_or_path, overrides=merged or None)
+
+
+def __getattr__(name: str):  # type: ignore[no-untyped-def]
+    """``perphedge.sweep`` is the sweep package, and calling it runs a sweep:
+    ``perphedge.sweep(config, grid=None, **kw) -> pandas.DataFrame`` (see perphedge.sweep).
+    Imported on first use so ``import perphedge`` stays light."""
+    if name == "sweep":
+        import importlib
+
+        return importlib.import_module("perphedge.sweep")
+    raise AttributeError(f"module 'perphedge' has no attribute {name!r}")
