@@ -100,14 +100,24 @@ def find_config_value(cfg: object, key: str) -> object | None:
 def run_title(result: Result) -> str:
     """'name (start to end, 1h)' for chart and page titles."""
     name = str(result.meta.get("name") or "run")
-    period = result.meta.get("period")
+    start, end = run_period(result)
     tf = result.meta.get("timeframe")
     bits = []
-    if isinstance(period, (list, tuple)) and len(period) == 2:
-        bits.append(f"{_day(period[0])} to {_day(period[1])}")
+    if start is not None and end is not None:
+        bits.append(f"{_day(start)} to {_day(end)}")
     if tf:
         bits.append(str(tf))
     return f"{name} ({', '.join(bits)})" if bits else name
+
+
+def run_period(result: Result) -> tuple[object, object]:
+    """(start, end) of meta['period'], given as [start, end] or {'start': .., 'end': ..}."""
+    period = result.meta.get("period")
+    if isinstance(period, Mapping):
+        return period.get("start"), period.get("end")
+    if isinstance(period, (list, tuple)) and len(period) == 2:
+        return period[0], period[1]
+    return None, None
 
 
 def _day(v: object) -> str:

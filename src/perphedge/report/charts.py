@@ -104,10 +104,10 @@ def equity_chart(result: Result, path: Path) -> Path:
     ax.set_title(
         f"{safe_text(run_title(result))}: hedged vs unhedged equity", fontsize=12, loc="left"
     )
-    ax_dd.fill_between(x, dd_u[pos], 0, color=UNHEDGED_COLOR, alpha=0.25, lw=0)
-    ax_dd.plot(x, dd_u[pos], color=UNHEDGED_COLOR, lw=0.9, label="Unhedged", **style)
-    ax_dd.fill_between(x, dd_h[pos], 0, color=HEDGED_COLOR, alpha=0.3, lw=0)
-    ax_dd.plot(x, dd_h[pos], color=HEDGED_COLOR, lw=0.9, label="Hedged", **style)
+    # unhedged drawdown as a light area, hedged as a line on top: both stay readable
+    ax_dd.fill_between(x, dd_u[pos], 0, color=UNHEDGED_COLOR, alpha=0.22, lw=0)
+    ax_dd.plot(x, dd_u[pos], color=UNHEDGED_COLOR, lw=0.8, label="Unhedged", **style)
+    ax_dd.plot(x, dd_h[pos], color=HEDGED_COLOR, lw=1.2, label="Hedged", **style)
     ax_dd.yaxis.set_major_formatter(pct_formatter())
     ax_dd.set_ylabel("Drawdown (%)")
     lo = np.nanmin(np.concatenate([dd_h, dd_u, [0.0]]))
@@ -208,7 +208,8 @@ def margin_chart(result: Result, path: Path) -> Path:
     if isinstance(band, (list, tuple)) and len(band) == 2:
         for b in band:
             ax_lev.axhline(float(b), color=NEUTRAL_COLOR, ls=":", lw=1.0)
-        ax_lev.axhspan(float(band[0]), float(band[1]), color=NEUTRAL_COLOR, alpha=0.06)
+        ax_lev.axhspan(float(band[0]), float(band[1]), color=NEUTRAL_COLOR, alpha=0.06,
+                       label=f"leverage band {float(band[0]):g}-{float(band[1]):g}x")  # fmt: skip
     if not legs:
         for ax in (ax_lev, ax_mr, ax_ld):
             no_data(ax, "no hedge legs in this run")
@@ -245,8 +246,11 @@ def margin_chart(result: Result, path: Path) -> Path:
     if _mark_liquidations([ax_lev, ax_mr, ax_ld], result):
         handles.append(_liq_handle())
         labels.append("liquidation")
-    if handles:
-        ax_lev.legend(handles, labels, loc="best", fontsize=8, framealpha=0.85, ncol=2)
+    if handles:  # headroom above the lines, so the legend never covers them
+        lo, hi = ax_lev.get_ylim()
+        ax_lev.set_ylim(lo, hi + 0.45 * (hi - lo))
+        ax_lev.legend(handles, labels, loc="upper left", fontsize=8, framealpha=0.9,
+                      ncol=min(4, len(handles)))  # fmt: skip
     format_date_axis(ax_ld, x_all)
     for ax in (ax_lev, ax_mr):
         ax.tick_params(labelbottom=False)

@@ -130,13 +130,15 @@ def format_date_axis(ax: Axes, x: np.ndarray, *, label: bool = True) -> None:
 
 
 def _usd_tick(v: float, _pos: object = None) -> str:
+    """$950, $2.5k, $12k, $1.25M: one style per magnitude, so an axis reads consistently."""
     sign = "-" if v < 0 else ""
     a = abs(v)
-    if a >= 1e6:
-        return f"{sign}${a / 1e6:,.2f}M"
-    if a >= 1e4:
-        return f"{sign}${a / 1e3:,.0f}k"
-    if a >= 100:
+    for scale, suffix in ((1e6, "M"), (1e3, "k")):
+        if a >= scale:
+            x = a / scale
+            text = f"{x:,.2f}".rstrip("0").rstrip(".")
+            return f"{sign}${text}{suffix}"
+    if a >= 100 or a == 0:
         return f"{sign}${a:,.0f}"
     return f"{sign}${a:,.2f}".rstrip("0").rstrip(".")
 
