@@ -428,7 +428,14 @@ def _warnings(market: MarketArrays, info: Any, metrics: Mapping[str, Any]) -> li
     n_liq = int(metrics.get("n_liquidations", 0) or 0)
     if n_liq:
         out.append(f"{n_liq} liquidation(s) of the hedge; see events.csv and the margin chart")
-    return out
+
+    def rank(text: str) -> int:  # what changes the meaning of the numbers first
+        low = text.lower()
+        if "stands in" in low or "substitut" in low:
+            return 0
+        return 1 if "liquidation" in low else 2
+
+    return sorted(out, key=rank)  # stable: same-rank warnings keep the data layer's order
 
 
 def _as_config(
