@@ -148,7 +148,10 @@ def _validate_params(market: MarketArrays, params: EngineParams) -> np.ndarray:
     for j, (lp, kind) in enumerate(zip(params.legs, market.leg_kind, strict=True)):
         p = f"hedge.legs[{j}]"
         if InstrumentKind(lp.kind) is not InstrumentKind(kind):
-            raise ConfigError(f"{p}.kind", f"{lp.kind} but the market data says {kind}")
+            raise ConfigError(
+                f"{p}.kind",
+                f"{InstrumentKind(lp.kind).value} but the market data says {InstrumentKind(kind).value}",
+            )
         if not (math.isfinite(lp.contract_size) and lp.contract_size > 0.0):
             raise ConfigError(f"{p}.contract_size", f"{lp.contract_size!r} must be positive")
         _unit_interval(f"{p}.maintenance_margin", lp.maintenance_margin)
