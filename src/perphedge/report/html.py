@@ -181,7 +181,10 @@ def _format_column(col: pd.Series) -> list[str]:
         vals = col.to_numpy(dtype=float)
         finite = np.abs(vals[np.isfinite(vals)])
         top = float(finite.max()) if finite.size else 0.0
-        decimals = 2 if top == 0 else int(np.clip(5 - np.floor(np.log10(top)), 2, 8))
+        if finite.size and np.all(finite == np.round(finite)):
+            decimals = 0  # whole numbers (contract counts, legs) stored as floats
+        else:
+            decimals = 2 if top == 0 else int(np.clip(5 - np.floor(np.log10(top)), 2, 8))
         return [fmt_value(v) if not np.isfinite(v) else f"{v:,.{decimals}f}" for v in vals]
     return [_cell(v) for v in col.to_list()]
 
