@@ -122,3 +122,27 @@ def test_periods_are_a_dimension():
     assert list(t["period_end"]) == ["2023-01-08", "2023-01-15"]
     # different weeks, different markets: the unhedged returns differ
     assert t["unhedged_total_return"].nunique() == 2
+
+
+def test_a_dying_worker_fails_only_rows_it_did_not_finish(monkeypatch):
+    # the pool forks after this patch, so the workers inherit it: the combination with ratio
+    # 0.75 kills its worker process outright (as a segfault or the OOM killer would)
+    import os
+
+    from perphedge.sweep import execute
+
+    real = execute.Runtime.run
+
+    def dying(self, config, options):
+        if config.hedge.ratio == 0.75:
+            os._exit(3)
+        return real(self, config, options)
+
+    monkeypatch.setattr(execute.Runtime, "run", dying)
+    t = run_sweep(_sweep({"hedge.ratio": [0.25, 0.5, 0.75, 1.0]}), executor=ProcessExecutor(2))
+    assert list(t.results["combo_id"]) == ["c0000", "c0001", "c0002", "c0003"]
+    dead = t.results.set_index("combo_id").loc["c0002"]
+    assert (dead["status"], dead["error_type"]) == ("error", "WorkerFailed")
+    assert dead["error"].startswith("the worker running this chunk failed: BrokenProcessPool")
+    for _, row in t.results.iterrows():
+        assert row["status"] == "ok" or row["error_type"] == "WorkerFailed"

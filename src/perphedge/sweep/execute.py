@@ -205,15 +205,24 @@ ProgressFn = Callable[[int], None]
 
 
 class Executor(Protocol):
-    """Runs chunks and yields each chunk's outcomes as it finishes (any order)."""
+    """Runs chunks and yields each chunk's outcomes as it finishes (any order).
+
+    ``start`` acquires the workers (forks the pool, connects to Dask) before any progress bar
+    or thread exists in this process; ``close`` releases them.
+    """
 
     name: str
+    workers: int
+
+    def start(self) -> None: ...
 
     def chunks_for(self, n_tasks: int) -> int: ...
 
     def run(
         self, chunks: Sequence[Sequence[Task]], options: RunOptions
     ) -> Iterator[list[Outcome]]: ...
+
+    def close(self) -> None: ...
 
 
 def chunked(tasks: Sequence[Task], n_chunks: int) -> list[list[Task]]:
@@ -241,6 +250,13 @@ class SerialExecutor:
     def __init__(self, runtime: Runtime | None = None) -> None:
         self._runtime = runtime
 
+    def start(self) -> None:
+        if self._runtime is None:
+            self._runtime = Runtime()
+
+    def close(self) -> None:
+        pass
+
     def chunks_for(self, n_tasks: int) -> int:
         return n_tasks  # one combination per chunk: the progress bar moves with each
 
@@ -260,34 +276,52 @@ def _mp_context() -> multiprocessing.context.BaseContext:
     return multiprocessing.get_context()
 
 
+def _ready() -> bool:
+    return True
+
+
 class ProcessExecutor:
-    """A local process pool: ``workers`` processes (default: all cores), each with one cache."""
+    """A local process pool: ``workers`` processes (default: all cores), each with one runtime."""
 
     name = "processes"
 
     def __init__(self, workers: int | None = None) -> None:
         self.workers = max(1, workers or os.cpu_count() or 1)
+        self._pool: ProcessPoolExecutor | None = None
 
     def chunks_for(self, n_tasks: int) -> int:
-        # a few chunks per worker: balances uneven run times, yet each chunk carries many runs
-        return self.workers * 4
+        # several chunks per worker balance uneven run times; each still carries many runs,
+        # and a chunk is only configs (a few KB each), never market data
+        return self.workers * 8
+
+    def start(self) -> None:
+        """Start every worker now (one submit per worker forks them all at once)."""
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(
+                max_workers=self.workers, mp_context=_mp_context(), initializer=_init_worker
+            )
+            for fut in [self._pool.submit(_ready) for _ in range(self.workers)]:
+                fut.result()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
 
     def run(self, chunks: Sequence[Sequence[Task]], options: RunOptions) -> Iterator[list[Outcome]]:
         if not chunks:
             return
-        workers = min(self.workers, len(chunks))
-        with ProcessPoolExecutor(
-            max_workers=workers, mp_context=_mp_context(), initializer=_init_worker
-        ) as pool:
-            pending: dict[Future[list[Outcome]], Sequence[Task]] = {
-                pool.submit(run_chunk, chunk, options): chunk for chunk in chunks
-            }
-            while pending:
-                done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for fut in done:
-                    chunk = pending.pop(fut)
-                    exc = fut.exception()
-                    yield _crashed(chunk, exc) if exc is not None else fut.result()
+        self.start()
+        assert self._pool is not None  # set by start()
+        pending: dict[Future[list[Outcome]], Sequence[Task]] = {
+            self._pool.submit(run_chunk, chunk, options): chunk for chunk in chunks
+        }
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in sorted(done, key=lambda f: pending[f][0][0]):
+                chunk = pending.pop(fut)
+                exc = fut.exception()
+                yield _crashed(chunk, exc) if exc is not None else fut.result()
 
 
 class DaskExecutor:
@@ -316,8 +350,10 @@ class DaskExecutor:
             raise DaskConnectError(str(self._scheduler), exc) from None
         return client, True
 
-    def connect(self) -> None:
+    def start(self) -> None:
         """Connect now (before the progress bar) and size the chunks to the cluster."""
+        if hasattr(self, "_own"):
+            return
         client, own = self._client()
         self._scheduler, self._own = client, own
         threads = sum(client.nthreads().values()) if hasattr(client, "nthreads") else 1
@@ -326,14 +362,15 @@ class DaskExecutor:
     def close(self) -> None:
         if getattr(self, "_own", False):
             self._scheduler.close()
+        if hasattr(self, "_own"):
+            del self._own
 
     def run(self, chunks: Sequence[Sequence[Task]], options: RunOptions) -> Iterator[list[Outcome]]:
         from dask.distributed import as_completed
 
         if not chunks:
             return
-        if not hasattr(self, "_own"):
-            self.connect()
+        self.start()
         client = self._scheduler
         futures = client.map(run_chunk, list(chunks), options=options, pure=False)
         index = {f.key: i for i, f in enumerate(futures)}

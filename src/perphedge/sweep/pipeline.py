@@ -165,8 +165,7 @@ def run_sweep(
     bar = None
     started = time.perf_counter()
     try:
-        if isinstance(chosen, DaskExecutor):
-            chosen.connect()
+        chosen.start()  # workers forked / cluster connected before the bar's thread exists
         if progress:
             from tqdm import tqdm
 
@@ -175,8 +174,7 @@ def run_sweep(
     finally:
         if bar is not None:
             bar.close()
-        if isinstance(chosen, DaskExecutor):
-            chosen.close()
+        chosen.close()
     elapsed = time.perf_counter() - started
     return SweepRun(
         spec=loaded.spec,
