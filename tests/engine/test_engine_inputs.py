@@ -90,3 +90,11 @@ def test_notes_are_copied_and_index_is_utc():
     assert r.notes == ("mark substitute: perp last price",)
     assert str(r.timeseries.index.dtype) == "datetime64[ns, UTC]"
     assert r.timeseries.index.name == "timestamp"
+
+
+def test_funding_per_unit_must_match_the_contract_size():
+    # the market layer computed S*r/mark with S = 10; a config saying S = 100 must not pass
+    m = make_market([2000.0, 2000.0, 2000.0], funding_rate=[0, 0.0001, 0.0001])
+    leg = dataclasses.replace(make_params().legs[0], contract_size=100.0)
+    with pytest.raises(DataValidationError, match=r"funding_per_unit: leg .* is 0.1x"):
+        simulate(m, make_params(legs=(leg,)), col([1.0] * 3))

@@ -142,3 +142,35 @@ def test_initial_allocation_with_spot_costs_and_ledger():
     assert r.timeseries["equity_hedged"].iloc[0] == pytest.approx(coins * 2000, rel=REL)
     assert r.meta["initial_fees_usd"] == pytest.approx(coins * 2001.0 * 0.001, rel=REL)
     assert np.isnan(r.timeseries["liq_price_0"].iloc[0])
+
+
+def test_drift_band_min_trade_and_contract_rounding():
+    # basket_only, 4 ETH basket, 800 contracts at 2,000; hourly rebalance times.
+    # bar 1 (2010): B = 8040, actual 8000/8040 = 0.995 -> inside the 0.01 band: no trade
+    # bar 2 (2100): B = 8400, actual 0.952 -> target 840: 40 contracts = 400 USD < 500: skipped
+    # bar 3 (2200): B = 8800 -> 880: 80 contracts = 800 USD: traded
+    m = make_market([2000, 2010, 2100, 2200])
+    p = make_params(
+        sizing=SizingRule.BASKET_ONLY,
+        collateral_usd=2000.0,
+        rebalance_every_ns=HOUR,
+        rebalance_band=0.01,
+        min_trade_usd=500.0,
+    )
+    r = simulate(m, p, col([1.0] * 4))
+    assert list(r.timeseries["contracts_0"]) == [-800.0, -800.0, -800.0, -880.0]
+    assert list(r.timeseries["actual_ratio_0"]) == approx([1.0, 8000 / 8040, 8000 / 8400, 1.0])
+    # rounding to whole contracts: B = 4*2001.3 = 8005.2 -> 800.52 -> 801
+    m = make_market([2000, 2001.3])
+    p = make_params(sizing=SizingRule.BASKET_ONLY, collateral_usd=2000.0, rebalance_every_ns=HOUR)
+    r = simulate(m, p, col([1.0, 1.0]))
+    assert list(r.timeseries["contracts_0"]) == [-800.0, -801.0]
+
+
+def test_nan_target_keeps_the_current_hedge():
+    m = make_market([2000, 2500, 2500])
+    p = make_params(sizing=SizingRule.BASKET_ONLY, collateral_usd=2000.0, rebalance_every_ns=HOUR)
+    r = simulate(m, p, col([1.0, np.nan, 0.5]))
+    # bar 1: NaN -> no trade although B moved to 10,000; bar 2: 0.5*10000/10 = 500
+    assert list(r.timeseries["contracts_0"]) == [-800.0, -800.0, -500.0]
+    assert list(r.timeseries["target_ratio_0"]) == [1.0, 1.0, 0.5]

@@ -184,6 +184,32 @@ def _validate_params(market: MarketArrays, params: EngineParams) -> np.ndarray:
     return w
 
 
+def _check_funding_units(market: MarketArrays, arrs: dict[str, np.ndarray], params) -> None:
+    """funding_per_unit must be in the legs' units: S*r/mark (inverse) or r*mark (linear).
+
+    Compared with ``rate`` and the bar's mark close (the event's own mark differs a little):
+    the median ratio must be near 1, which catches a contract size that differs from the one
+    the market layer used (10 vs 100 USD) or a wrong unit.
+    """
+    rate = arrs["funding_rate"]
+    fpu = arrs["funding_per_unit"]
+    mark = arrs["mark_close"]
+    for j, lp in enumerate(params.legs):
+        sel = np.abs(rate[:, j]) > 1e-12
+        if not sel.any():
+            continue
+        if InstrumentKind(lp.kind) is InstrumentKind.INVERSE:
+            expect = lp.contract_size * rate[sel, j] / mark[sel, j]
+        else:
+            expect = rate[sel, j] * mark[sel, j]
+        ratio = float(np.median(fpu[sel, j] / expect))
+        if not 0.5 < ratio < 2.0:
+            raise DataValidationError(
+                f"market.funding_per_unit: leg {market.legs[j]} is {ratio:.3g}x what its rate, "
+                f"mark and contract size {lp.contract_size:g} give; units or contract size differ"
+            )
+
+
 def _validate_targets(market: MarketArrays, targets: np.ndarray) -> np.ndarray:
     T = market.n_bars
     J = len(market.legs)
@@ -236,6 +262,7 @@ def simulate(market: MarketArrays, params: EngineParams, targets: np.ndarray) ->
     arrs = _validate_market(market)
     weights = _validate_params(market, params)
     h = _validate_targets(market, targets)
+    _check_funding_units(market, arrs, params)
     T = market.n_bars
     K = len(market.coins)
     J = len(market.legs)
