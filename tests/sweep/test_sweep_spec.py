@@ -192,3 +192,14 @@ def test_rank_direction_defaults():
     assert vol.ascending
     mdd = parse_sweep_section({"grid": {"a": [1]}, "rank_by": "hedged_max_drawdown"}, name="t")
     assert not mdd.ascending  # drawdowns are negative: closer to 0 is better
+
+
+def test_plain_run_config_needs_a_grid_from_the_caller():
+    from perphedge.config import load_config
+
+    with pytest.raises(ConfigError, match=r"^sweep: missing: add a 'sweep:' section"):
+        load_sweep(BASE)
+    for source in (BASE, load_config(BASE), _base()):
+        loaded = load_sweep(source, grid={"hedge.ratio": [0.5, 1.0]})
+        assert loaded.spec.name == "eth_l1_basket"
+        assert [p.config.hedge.ratio for p in loaded.planned] == [0.5, 1.0]

@@ -86,13 +86,8 @@ def load_sweep(
     key or value, or a period is invalid.
     """
     if isinstance(source, Config):
-        raw: Any = source.to_dict()
-        raw = {**raw, "sweep": {}}
-        src = read_sweep_source(raw)
-    elif isinstance(source, Mapping) and "sweep" not in source and "base" not in source:
-        src = read_sweep_source({**dict(source), "sweep": {}})
-    else:
-        src = read_sweep_source(source)
+        source = source.to_dict()
+    src = read_sweep_source(source, require_section=grid is None)
     sets = {**src.extra.get("set", {}), **normalize_overrides(overrides)}
     base_raw = apply_overrides(src.base_raw, sets) if sets else dict(src.base_raw)
     base = parse_config(base_raw)

@@ -175,12 +175,15 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
-def read_sweep_source(source: str | Path | Mapping[str, Any]) -> SweepSource:
+def read_sweep_source(
+    source: str | Path | Mapping[str, Any], *, require_section: bool = True
+) -> SweepSource:
     """Read a sweep from a file (or an already-parsed mapping).
 
     Two shapes are accepted: a run config with a ``sweep:`` section, or a sweep file with
     ``base: <run config>`` (resolved relative to the sweep file), an optional ``name:``, an
-    optional ``set: {key: value}`` applied to the base, and the ``sweep:`` section.
+    optional ``set: {key: value}`` applied to the base, and the ``sweep:`` section. Without
+    ``require_section`` a plain run config is accepted (the grid then comes from the caller).
     """
     path: Path | None = None
     if isinstance(source, Mapping):
@@ -217,10 +220,12 @@ def read_sweep_source(source: str | Path | Mapping[str, Any]) -> SweepSource:
             base_path=base_path,
             extra={"set": dict(sets)},
         )
-    if "sweep" not in raw:
-        raise ConfigError("sweep", "missing: add a 'sweep:' section with a 'grid:'")
+    if "sweep" not in raw and require_section:
+        raise ConfigError(
+            "sweep", "missing: add a 'sweep:' section with a 'grid:' (or pass grid= in Python)"
+        )
     base_raw = {k: v for k, v in raw.items() if k != "sweep"}
-    section = raw["sweep"]
+    section = raw.get("sweep") or {}
     return SweepSource(
         base_raw=base_raw,
         section=dict(section) if isinstance(section, Mapping) else section,
