@@ -11,8 +11,9 @@ import pytest
 from report_synth import make_result
 
 from perphedge.domain import Counterfactual, Timeframe
+from perphedge.engine.types import Result
 from perphedge.errors import DataValidationError, MissingDataError
-from perphedge.report import load_run, write_outputs
+from perphedge.report import load_run, summary_table, write_outputs
 from perphedge.report.charts import equity_chart
 
 EXPECTED_FILES = {
@@ -156,3 +157,23 @@ def test_progress_bar_goes_to_stderr(tmp_path, capsys):
     assert "report:" in captured.err and "/6 [" in captured.err and "html" in captured.err
     write_outputs(make_result(n_bars=30), tmp_path, charts=False, progress=False)
     assert capsys.readouterr().err == ""
+
+
+def test_rewriting_a_loaded_run_gives_the_same_bytes(run_dir, tmp_path):
+    """`backtest report RUN_DIR` re-renders from the files; the data files must not drift."""
+    d, _ = run_dir
+    again = write_outputs(load_run(d), tmp_path, charts=False, html=False)
+    for name in ("config", "metrics", "timeseries", "trades", "events"):
+        assert again[name].read_bytes() == (d / again[name].name).read_bytes(), name
+
+
+def test_minimal_result_still_reports(tmp_path):
+    """Only the two equity columns, ledgers without columns, no metrics: every file is written."""
+    idx = pd.date_range("2024-01-01", periods=5, freq="1D", tz="UTC")
+    ts = pd.DataFrame({"equity_hedged": [1.0, 2, 3, 2, 1], "equity_unhedged": [1.0] * 5}, index=idx)
+    r = Result(timeseries=ts, trades=pd.DataFrame(), events=pd.DataFrame(), attribution={})
+    paths = write_outputs(r, tmp_path)
+    assert set(paths) == set(EXPECTED_FILES)
+    assert paths["events"].read_text() == "time,kind,leg\n"
+    assert "no hedge legs" not in paths["html"].read_text()  # that text is inside the PNGs
+    assert summary_table(r).splitlines()[3].split() == ["Total", "return", "n/a", "n/a"]

@@ -58,6 +58,11 @@ def _col(ts: pd.DataFrame, name: str) -> np.ndarray:
     return np.full(len(ts), np.nan)
 
 
+def _last(values: np.ndarray) -> float:
+    """Last value of a cumulative series, NaN for an empty run."""
+    return float(values[-1]) if len(values) else float("nan")
+
+
 def _mark_liquidations(axes: list[Axes], result: Result) -> bool:
     """Red dashed vertical lines at liquidations on every panel; True if there were any."""
     times = events_of(result, "liquidation")
@@ -282,17 +287,24 @@ def costs_chart(result: Result, path: Path) -> Path:
         funding[pos],
         color=GOOD_COLOR,
         lw=1.6,
-        label=f"funding ({fmt_usd(funding[-1])})",
+        label=f"funding ({fmt_usd(_last(funding))})",
         **style,
     )
     for n, (j, f) in enumerate(zip(legs, per_leg, strict=False)):
         ax.plot(x, f[pos], color=LEG_COLORS[n % len(LEG_COLORS)], lw=0.9, ls=":",
                 label=f"funding, {safe_text(leg_label(result, j))}")  # fmt: skip
-    ax.plot(x, fees[pos], color=BAD_COLOR, lw=1.4, label=f"fees ({fmt_usd(fees[-1])})", **style)
+    ax.plot(x, fees[pos], color=BAD_COLOR, lw=1.4, label=f"fees ({fmt_usd(_last(fees))})", **style)
     ax.plot(
-        x, slip[pos], color=UNHEDGED_COLOR, lw=1.4, label=f"slippage ({fmt_usd(slip[-1])})", **style
+        x,
+        slip[pos],
+        color=UNHEDGED_COLOR,
+        lw=1.4,
+        label=f"slippage ({fmt_usd(_last(slip))})",
+        **style,
     )
-    ax.plot(x, net[pos], color="black", lw=1.2, ls="--", label=f"net ({fmt_usd(net[-1])})", **style)
+    ax.plot(
+        x, net[pos], color="black", lw=1.2, ls="--", label=f"net ({fmt_usd(_last(net))})", **style
+    )
     ax.axhline(0.0, color=NEUTRAL_COLOR, lw=0.8)
     ax.yaxis.set_major_formatter(usd_formatter())
     ax.set_ylabel("Cumulative USD (+ = gain to the hedged side)")
