@@ -9,6 +9,25 @@ Outputs are written into preallocated arrays: ``out`` (one row per output series
 per bar, so :mod:`perphedge.engine.simulate` can wrap it in a DataFrame without copying), the
 trade and event ledgers (with counters; rows past the capacity are counted but not written, and
 the caller re-runs with a larger ledger), and the attribution sums.
+
+Choices where docs/engine.md leaves room (each pinned by a test under tests/engine/):
+
+- The attribution covers bars 1..T-1 and adds up to ``equity_hedged[-1] - equity_hedged[0]``;
+  the bar-0 purchases and hedge opening are in ``equity_hedged[0]`` and in the cumulative
+  fee/slippage columns (which count from the start).
+- Re-hedging after a liquidation happens at the close of the bar in which it occurred (the
+  first decision point after it), with the last target in force.
+- Funding of a bar is paid on the position entering it even if step 1 liquidated it; what a
+  liquidated leg owes is capped at what is left in its wallet.
+- A state that entered the bar already past its liquidation price (possible only without margin
+  management) is closed at the previous mark close, not at the stale ``P_liq``; a wallet left
+  negative by the close is floored at 0 (the exchange absorbs it) and the difference booked
+  under ``hedge_price``.
+- Top-ups and withdrawals move the basket's own holding of the margin coin across without a
+  trade; the other coins are sold (bought) pro rata to their current values. Linear legs' USDT
+  needs no second spot trade.
+- With no position, leverage is 0: below a positive band floor, the whole wallet goes back to
+  the basket; a hedge reopened later is funded by step 5 right after the trade.
 """
 
 from __future__ import annotations
