@@ -55,7 +55,8 @@ def test_html_has_every_section_and_numbers(page):
         assert f">{heading}</h2>" in text, heading
     m = r.metrics
     expect_ret = f"{m['hedged_total_return'] * 100:,.2f}%"
-    assert f'<td class="num">{expect_ret}</td>' in text
+    cls = "num neg" if expect_ret.startswith("-") else "num"
+    assert f'<td class="{cls}">{expect_ret}</td>' in text
     assert '<td>Liquidations</td><td class="num">1</td>' in text
     assert "Binance spot ETH/USDT close stands in for the mark" in text
     assert "data/binance/swap/ETH_USD_ETH-funding.parquet" in text
@@ -73,13 +74,16 @@ def test_html_without_charts_has_no_images(tmp_path):
 
 def test_page_builder_table_and_escaping(tmp_path):
     page = HtmlPage("Sweep <1>", "sub & title")
-    page.heading("Results").table(["a<b", "n"], [["x&y", "1.50%"], ["-", "$1,234.00"]])
+    page.heading("Results").table(
+        ["a<b", "n"], [["x&y", "1.50%"], ["-", "$1,234.00"], ["z", "-$7.00"]]
+    )
     page.heading("Results")  # same heading twice gets a distinct anchor
     page.bullets(["<i>"]).preformatted("k: <v>")
     text = page.render()
     assert "<title>Sweep &lt;1&gt;</title>" in text
     assert "<th>a&lt;b</th>" in text and "<td>x&amp;y</td>" in text
     assert '<td class="num">1.50%</td>' in text and '<td class="num">$1,234.00</td>' in text
+    assert "<td>-</td>" in text and '<td class="num neg">-$7.00</td>' in text
     assert 'id="results"' in text and 'id="results-2"' in text
     assert "<li>&lt;i&gt;</li>" in text and "<pre>k: &lt;v&gt;</pre>" in text
     with pytest.raises(ValueError, match="heading level must be 2, 3 or 4, got 1"):

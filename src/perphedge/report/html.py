@@ -169,9 +169,17 @@ class HtmlPage:
 
 
 def _num_cls(cell: object, *, header: bool = False) -> str:
-    if header:
+    """Right-align numeric cells; negative numbers also get the 'neg' colour."""
+    text = str(cell).strip()
+    if header or not _NUMERIC.match(text):
         return ""
-    return ' class="num"' if _NUMERIC.match(str(cell).strip()) else ""
+    return ' class="num neg"' if text.startswith("-") and len(text) > 1 else ' class="num"'
+
+
+def _short_hash(value: object) -> str:
+    """Long hex digests shortened for tables (the full value is in metrics.json)."""
+    text = str(value)
+    return text[:12] + "…" if len(text) > 16 and re.fullmatch(r"[0-9a-f]+", text) else text
 
 
 def _format_column(col: pd.Series) -> list[str]:
@@ -261,7 +269,8 @@ def _data_used(page: HtmlPage, result: Result) -> None:
         extra = sorted({k for s in sources if isinstance(s, Mapping) for k in s} - set(cols))
         header = cols + extra
         rows = [
-            [_cell(s.get(c)) if isinstance(s, Mapping) else str(s) for c in header] for s in sources
+            [_short_hash(_cell(s.get(c))) if isinstance(s, Mapping) else str(s) for c in header]
+            for s in sources
         ]
         page.table(header, rows)
     else:
