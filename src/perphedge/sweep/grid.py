@@ -118,14 +118,19 @@ class _PolicyChecker:
 
         self._dirs = find_strategies_dirs(config_path)
         self._fns: dict[str, Any] = {}
-        self._seen: set[str] = set()
+        self._seen: set[Any] = set()
 
     def check(self, config: Config) -> None:
         from perphedge.policy import load_policy, validate_params
 
-        key = json.dumps(config.to_dict()["policy"], sort_keys=True, default=str)
-        if key in self._seen:
-            return
+        key: Any = config.policy  # frozen, hashable unless a parameter value is not
+        try:
+            if key in self._seen:
+                return
+        except TypeError:
+            key = json.dumps(config.to_dict()["policy"], sort_keys=True, default=str)
+            if key in self._seen:
+                return
         name = config.policy.name
         if name not in self._fns:
             self._fns[name] = load_policy(name, self._dirs)
@@ -133,22 +138,20 @@ class _PolicyChecker:
         self._seen.add(key)
 
 
-def plan(
+def validate_axes(
     spec: SweepSpec,
     base_raw: Mapping[str, Any],
     *,
     config_path: str | Path | None = None,
-) -> list[Planned]:
-    """Validate every axis value, then load every combination's config.
+) -> _PolicyChecker:
+    """Load the base config and each value of each axis (and each period) on its own.
 
-    Raises :class:`ConfigError` naming ``sweep.grid.<axis>`` (and the value) when one value of
-    one axis does not load on the base config, or ``sweep.periods[i]`` for a bad period; nothing
-    has run at that point. Combinations that fail only jointly come back with their error.
+    Raises :class:`ConfigError` naming ``sweep.grid.<axis>`` (and the value) when one value
+    does not load on the base config, or ``sweep.periods[i]`` for a bad period. Returns the
+    policy checker, which remembers the policies it has seen.
     """
     checker = _PolicyChecker(Path(config_path) if config_path else None)
-    base = parse_config(base_raw)
-    checker.check(base)
-
+    checker.check(parse_config(base_raw))
     for dim in spec.grid:
         for label, overrides in zip(dim.labels, dim.overrides, strict=True):
             where = f"sweep.grid.{dim.name}" + (f".{label}" if dim.linked else "")
@@ -162,7 +165,13 @@ def plan(
             _load(base_raw, period_overrides(period))
         except PerphedgeError as exc:
             raise ConfigError(f"sweep.periods[{i}]", f"{period.label}: {exc}") from None
+    return checker
 
+
+def plan_combinations(
+    spec: SweepSpec, base_raw: Mapping[str, Any], checker: _PolicyChecker
+) -> list[Planned]:
+    """Load every combination's config; those that fail only jointly keep their error."""
     out: list[Planned] = []
     for combo in expand(spec):
         try:
@@ -173,3 +182,14 @@ def plan(
             continue
         out.append(Planned(combo, config))
     return out
+
+
+def plan(
+    spec: SweepSpec,
+    base_raw: Mapping[str, Any],
+    *,
+    config_path: str | Path | None = None,
+) -> list[Planned]:
+    """:func:`validate_axes`, then :func:`plan_combinations`: nothing has run if this raises."""
+    checker = validate_axes(spec, base_raw, config_path=config_path)
+    return plan_combinations(spec, base_raw, checker)
