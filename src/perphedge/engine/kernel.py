@@ -133,7 +133,11 @@ N_ATTR = 6
 ATTR_NAMES = ("spot", "hedge_price", "funding", "fees", "slippage", "collateral_reval")
 
 
-@njit(cache=True)
+# explicit signatures: one compiled version, whatever literal codes the call sites pass
+_LEDGER_SIG = "int64(float64[:, ::1], int64, " + ", ".join(["float64"] * 9) + ")"
+
+
+@njit(_LEDGER_SIG, cache=True)
 def _rec_trade(led, n, t, ident, instr, side, qty, price, fee_usd, slip_usd, reason):
     if n < led.shape[0]:
         led[n, 0] = t
@@ -148,7 +152,7 @@ def _rec_trade(led, n, t, ident, instr, side, qty, price, fee_usd, slip_usd, rea
     return n + 1
 
 
-@njit(cache=True)
+@njit(_LEDGER_SIG, cache=True)
 def _rec_event(led, n, t, kind, leg, coins, usd, price, contracts, target, actual):
     if n < led.shape[0]:
         led[n, 0] = t
