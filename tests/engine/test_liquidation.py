@@ -16,7 +16,7 @@ CLOSES = [2000, 2400, 2500, 2500]
 HIGHS = [2000, 2400, 2700, 2500]
 
 
-def _run(**kw):
+def _run(targets=(1.0, 1.0, 1.0, 1.0), **kw):
     liq_fee = kw.pop("liquidation_fee", 0.002)
     m = make_market(CLOSES, high=HIGHS)
     p = make_params(
@@ -25,7 +25,7 @@ def _run(**kw):
         legs=(free_leg(liquidation_fee=liq_fee),),
         **kw,
     )
-    return simulate(m, p, col([1.0] * 4))
+    return simulate(m, p, col(list(targets)))
 
 
 def test_liquidation_closes_at_p_liq_with_fee_then_rehedges_and_tops_up():
@@ -80,3 +80,8 @@ def test_liquidation_fee_is_capped_at_what_is_left():
     assert liq["coins"].iloc[0] == pytest.approx(0.005 * 8000 / P_LIQ, rel=1e-9)
     wallet = r.timeseries["collateral_coin_0"].iloc[2]
     assert wallet >= 0.0 and wallet == pytest.approx(0.0, abs=1e-15)
+
+
+def test_rehedge_uses_the_target_in_force_when_the_row_is_nan():
+    r = _run(targets=(1.0, 1.0, float("nan"), float("nan")))
+    assert list(r.timeseries["contracts_0"]) == [-800.0, -800.0, -1000.0, -1000.0]

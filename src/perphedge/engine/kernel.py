@@ -487,15 +487,12 @@ def run_kernel(
             h = targets[t, j]
             if not math.isnan(h):
                 cur_tgt[j] = h
-            if scheduled:
-                if math.isnan(h):
-                    continue  # NaN: keep the current hedge
-            elif rehedge and liq_now[j]:
-                h = cur_tgt[j]
-                if math.isnan(h):
-                    continue
-            else:
+            if rehedge and liq_now[j]:
+                h = cur_tgt[j]  # re-hedge to the target in force, even where this row is NaN
+            elif not scheduled:
                 continue
+            if math.isnan(h):
+                continue  # NaN: keep the current hedge
             P = trade_c[t, j]
             mk = mark_c[t, j]
             x1 = coin_usd[t, j]
