@@ -65,6 +65,7 @@ def sweep_cmd(
         scheduler=scheduler,
         workers=workers,
         progress=not quiet,
+        preload=("perphedge.report", "perphedge.sweep.charts"),
     )
     folder = write_sweep(run, out)
     if not quiet:

@@ -9,7 +9,9 @@ on the executor or on the order in which workers finished.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -139,6 +141,14 @@ def execute(
     return table, outcomes
 
 
+def _import_all(modules: tuple[str, ...]) -> None:
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001 - only a head start; the real import reports errors
+            return
+
+
 def run_sweep(
     source: str | Path | Mapping[str, Any] | Config,
     *,
@@ -151,8 +161,14 @@ def run_sweep(
     scheduler: str | Any | None = None,
     workers: int | None = None,
     progress: bool = False,
+    preload: tuple[str, ...] = (),
 ) -> SweepRun:
-    """Validate, expand and execute a sweep; writes nothing (see :func:`write_sweep`)."""
+    """Validate, expand and execute a sweep; writes nothing (see :func:`write_sweep`).
+
+    ``preload`` names modules to import in a background thread while the workers run (the CLI
+    passes the report modules: matplotlib then costs nothing after the last run). The thread
+    starts only after the workers exist, so no fork happens during an import.
+    """
     loaded = load_sweep(source, grid=grid, periods=periods, rank_by=rank_by, overrides=overrides)
     chosen = executor or make_executor(serial=serial, scheduler=scheduler, workers=workers)
     run_id = make_run_id(loaded.spec, loaded.base)
@@ -161,6 +177,8 @@ def run_sweep(
     started = time.perf_counter()
     try:
         chosen.start()  # workers forked / cluster connected before the bar's thread exists
+        if preload:
+            threading.Thread(target=_import_all, args=(preload,), daemon=True).start()
         if progress:
             from tqdm import tqdm
 
