@@ -83,5 +83,11 @@ def test_liquidation_fee_is_capped_at_what_is_left():
 
 
 def test_rehedge_uses_the_target_in_force_when_the_row_is_nan():
-    r = _run(targets=(1.0, 1.0, float("nan"), float("nan")))
+    r = _run(
+        targets=(1.0, 1.0, float("nan"), float("nan")),
+        manage_margin=True,
+        leverage_band=(1.5, 20.0),
+        leverage_target=3.0,
+    )
     assert list(r.timeseries["contracts_0"]) == [-800.0, -800.0, -1000.0, -1000.0]
+    assert (r.events["kind"] == "liquidation").sum() == 1
