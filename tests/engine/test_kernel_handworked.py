@@ -174,3 +174,52 @@ def test_nan_target_keeps_the_current_hedge():
     # bar 1: NaN -> no trade although B moved to 10,000; bar 2: 0.5*10000/10 = 500
     assert list(r.timeseries["contracts_0"]) == [-800.0, -800.0, -500.0]
     assert list(r.timeseries["target_ratio_0"]) == [1.0, 1.0, 0.5]
+
+
+def test_two_inverse_legs_share_the_initial_collateral_rule():
+    # SOL basket, ETH (10-USD) and BTC (100-USD) inverse legs, targets 0.5 each (H = 1).
+    # Capital 12,000, L = 3, delta-neutral: C_j*P_j = h_j*K/(L - 1 + H) = 0.5*12000/3 = 2000
+    # -> 1 ETH and 0.05 BTC; basket 8,000 = 80 SOL.
+    # q*_ETH = (-0.5*8000 - 1*2000)/10 = -600; q*_BTC = (-4000 - 2000)/100 = -60; both at 3x.
+    # bar 1: ETH 2200: U_ETH = -6000*(1/2000 - 1/2200) = -3/11 ETH -> leg (8/11)*2200 = 1600;
+    # equity = 8000 + 1600 + 2000 = 11600.
+    eth = [2000.0, 2200.0]
+    btc = [40_000.0, 40_000.0]
+    mark = np.column_stack([eth, btc])
+    m = make_market(
+        [[100.0], [100.0]],
+        coins=("SOL",),
+        legs=("binance ETH/USD:ETH", "binance BTC/USD:BTC"),
+        kinds=(InstrumentKind.INVERSE, InstrumentKind.INVERSE),
+        contract_sizes=(10.0, 100.0),
+        mark=mark,
+        coin_usd=mark,
+    )
+    p = make_params(
+        capital=12_000.0,
+        initial_leverage=3.0,
+        legs=(free_leg(weight=0.5), free_leg(size=100.0, weight=0.5)),
+    )
+    r = simulate(m, p, np.full((2, 2), 0.5))
+    ts = r.timeseries
+    assert ts["collateral_coin_0"].iloc[0] == pytest.approx(1.0, rel=REL)
+    assert ts["collateral_coin_1"].iloc[0] == pytest.approx(0.05, rel=REL)
+    assert ts["units_SOL"].iloc[0] == pytest.approx(80.0, rel=REL)
+    assert list(ts.iloc[0][["contracts_0", "contracts_1"]]) == [-600.0, -60.0]
+    assert list(ts.iloc[0][["leverage_0", "leverage_1"]]) == approx([3.0, 3.0])
+    assert ts["upnl_coin_0"].iloc[1] == pytest.approx(-3 / 11, rel=REL)
+    assert list(ts["equity_hedged"]) == approx([12_000.0, 11_600.0])
+
+
+def test_rebalance_times_are_aligned_to_the_utc_epoch():
+    # 8-hourly rebalancing on hourly bars from 00:00: decisions at the closes 08:00, 16:00,
+    # 00:00, i.e. the bars opening 07:00, 15:00 and 23:00 (and bar 0, the start).
+    T = 24
+    m = make_market([2000.0] * T)
+    p = make_params(
+        sizing=SizingRule.BASKET_ONLY, collateral_usd=2000.0, rebalance_every_ns=8 * HOUR
+    )
+    targets = col(np.linspace(1.0, 0.5, T))  # changes every bar
+    r = simulate(m, p, targets)
+    traded = r.trades[r.trades["instrument"] == "inverse"]["time"]
+    assert [t.hour for t in traded] == [0, 7, 15, 23]
