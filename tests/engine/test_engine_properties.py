@@ -59,6 +59,15 @@ def _check_attribution(r):
     assert abs(total - change) <= 1e-9 * scale
     assert r.attribution["total"] == total
     assert r.attribution["fees"] <= 0.0 and r.attribution["slippage"] <= 0.0
+    # the cumulative cost columns count the same amounts (from bar 0's close on)
+    ts = r.timeseries
+    for name, column, sign in (
+        ("fees", "fees_cum_usd", -1.0),
+        ("slippage", "slippage_cum_usd", -1.0),
+        ("funding", "funding_cum_usd", 1.0),
+    ):
+        moved = sign * (ts[column].iloc[-1] - ts[column].iloc[0])
+        assert abs(r.attribution[name] - moved) <= 1e-9 * scale
 
 
 @FAST
