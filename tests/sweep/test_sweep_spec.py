@@ -203,3 +203,50 @@ def test_plain_run_config_needs_a_grid_from_the_caller():
         loaded = load_sweep(source, grid={"hedge.ratio": [0.5, 1.0]})
         assert loaded.spec.name == "eth_l1_basket"
         assert [p.config.hedge.ratio for p in loaded.planned] == [0.5, 1.0]
+
+
+def test_heatmap_cells_by_hand():
+    import numpy as np
+    import pandas as pd
+
+    from perphedge.sweep.charts import heatmap_matrix
+
+    spec = parse_sweep_section(
+        {
+            "grid": {"a": [2, 1], "b": ["8h", "1d"], "c": ["x", "y"]},
+            "heatmap": [{"x": "a", "y": "b", "metric": "m"}, {"x": "b", "y": "c", "agg": "max"}],
+            "rank_by": "m",
+        },
+        name="t",
+    )
+    # rows in combination order: a slowest, c fastest; m = 1..8; the last row failed
+    frame = pd.DataFrame(
+        {
+            "a": [2, 2, 2, 2, 1, 1, 1, 1],
+            "b": ["8h", "8h", "1d", "1d"] * 2,
+            "c": ["x", "y"] * 4,
+            "m": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, np.nan],
+            "status": ["ok"] * 7 + ["error"],
+        }
+    )
+    grid, xs, ys = heatmap_matrix(frame, spec, spec.heatmaps[0])
+    assert (xs, ys) == ([2, 1], ["8h", "1d"])  # grid order, not sorted
+    # cell (b=8h, a=2) = mean(1, 2); (1d, 1) = mean(7) since the 8.0 row failed
+    np.testing.assert_array_equal(grid, [[1.5, 5.5], [3.5, 7.0]])
+    grid2, xs2, ys2 = heatmap_matrix(frame, spec, spec.heatmaps[1])
+    assert (xs2, ys2) == (["8h", "1d"], ["x", "y"])
+    np.testing.assert_array_equal(grid2, [[5.0, 7.0], [6.0, 4.0]])  # max over a
+
+
+def test_period_axis_needs_periods():
+    with pytest.raises(ConfigError, match=r"^sweep\.heatmap\.y: 'period' is not a grid key"):
+        parse_sweep_section({"grid": {"a": [1, 2]}, "heatmap": {"x": "a", "y": "period"}}, name="t")
+    spec = parse_sweep_section(
+        {
+            "grid": {"a": [1, 2]},
+            "periods": [["2023-01-01", "2023-02-01"], ["2023-02-01", "2023-03-01"]],
+            "heatmap": {"x": "a", "y": "period"},
+        },
+        name="t",
+    )
+    assert spec.heatmaps[0].y == "period"

@@ -15,7 +15,7 @@ import pandas as pd
 
 from perphedge.sweep.execute import Outcome
 from perphedge.sweep.results import STATUS_OK
-from perphedge.sweep.spec import SweepSpec
+from perphedge.sweep.spec import HeatmapSpec, SweepSpec, lower_is_better
 
 _CATEGORY_COLORS = (
     "#1f5fa8",
@@ -44,11 +44,11 @@ def _axis_values(frame: pd.DataFrame, spec: SweepSpec, axis: str) -> tuple[pd.Se
     return col.astype(str), [str(v) for v in labels]
 
 
-def heatmap_matrix(frame: pd.DataFrame, spec: SweepSpec) -> tuple[np.ndarray, list, list]:
+def heatmap_matrix(
+    frame: pd.DataFrame, spec: SweepSpec, hs: HeatmapSpec
+) -> tuple[np.ndarray, list, list]:
     """(values[y, x], x labels, y labels) of the heat map: ``agg`` of the metric over the
     combinations sharing each (x, y) cell; NaN where no run succeeded."""
-    hs = spec.heatmap
-    assert hs is not None  # callers check; internal helper
     ok = frame[frame["status"].eq(STATUS_OK)]
     xcol, xs = _axis_values(ok, spec, hs.x)
     ycol, ys = _axis_values(ok, spec, hs.y)
@@ -66,8 +66,8 @@ def heatmap_matrix(frame: pd.DataFrame, spec: SweepSpec) -> tuple[np.ndarray, li
     return grid, xs, ys
 
 
-def heatmap_chart(frame: pd.DataFrame, spec: SweepSpec, path: Path) -> Path | None:
-    """Heat map of the chosen metric over two grid axes (None if the sweep has no heat map).
+def heatmap_chart(frame: pd.DataFrame, spec: SweepSpec, hs: HeatmapSpec, path: Path) -> Path | None:
+    """Heat map of ``hs.metric`` over two grid axes (None if the table has no such metric).
 
     The cells are reduced here (``agg`` over the other axes, axes in grid order) and drawn by
     the shared :func:`perphedge.report.grid_charts.heatmap`.
@@ -75,10 +75,9 @@ def heatmap_chart(frame: pd.DataFrame, spec: SweepSpec, path: Path) -> Path | No
     from perphedge.report.fmt import metric_label
     from perphedge.report.grid_charts import heatmap
 
-    hs = spec.heatmap
-    if hs is None or hs.metric not in frame.columns:
+    if hs.metric not in frame.columns:
         return None
-    grid, xs, ys = heatmap_matrix(frame, spec)
+    grid, xs, ys = heatmap_matrix(frame, spec, hs)
     cells = pd.DataFrame(
         {
             hs.x: pd.Categorical([xs[j] for _ in ys for j in range(len(xs))], categories=xs),
@@ -90,7 +89,7 @@ def heatmap_chart(frame: pd.DataFrame, spec: SweepSpec, path: Path) -> Path | No
     if spec.periods and "period" not in (hs.x, hs.y):
         others.append("period")
     how = f" ({hs.agg} over {', '.join(others)})" if others else ""
-    better_high = not (spec.ascending and hs.metric == spec.rank_by)
+    better_high = not (spec.ascending if hs.metric == spec.rank_by else lower_is_better(hs.metric))
     return heatmap(
         cells,
         hs.x,

@@ -6,7 +6,7 @@ Layout of ``<out or outputs.dir>/<sweep name>/<run-id>/``::
     ranked.txt                     the terminal table
     equity_daily.parquet           each successful combination's daily hedged/unhedged equity
     configs/<combo_id>.yaml        resolved config of each combination (re-run with backtest run)
-    heatmap.png, risk_return.png, equity_overlay.png
+    heatmap.png (heatmap_2.png, ...), risk_return.png, equity_overlay.png
     sweep.resolved.yaml, meta.json, report.html
 """
 
@@ -128,7 +128,12 @@ def write_sweep(
         best = ranked(table)
         best = best[best["rank"].notna()].head(run.spec.top)
         made = {
-            "heatmap": heatmap_chart(table, run.spec, folder / "heatmap.png"),
+            ("heatmap" if i == 0 else f"heatmap_{i + 1}"): heatmap_chart(
+                table, run.spec, hs, folder / ("heatmap.png" if i == 0 else f"heatmap_{i + 1}.png")
+            )
+            for i, hs in enumerate(run.spec.heatmaps)
+        }
+        made |= {
             "risk_return": risk_return_chart(table, run.spec, folder / "risk_return.png"),
             "equity_overlay": overlay_chart(
                 run.outcomes,
@@ -163,7 +168,7 @@ def write_sweep(
 
 
 _CAPTIONS = {
-    "heatmap": "The ranking metric over two grid axes; cells reduce the other axes as stated.",
+    "heatmap": "A metric over two grid axes; each cell reduces the other axes as its title says.",
     "risk_return": "Each dot is one hedged combination; the black star is the unhedged basket "
     "over the same period. Up and to the left is better.",
     "equity_overlay": "Daily equity of the best combinations by the ranking metric, with the "
@@ -197,10 +202,15 @@ def write_html(run: SweepRun, folder: Path, files: dict[str, Path], table_text: 
     )
     page.heading("Ranking")
     page.preformatted(table_text)
-    for key in ("heatmap", "risk_return", "equity_overlay"):
+    heads = {"risk_return": "Risk and return", "equity_overlay": "Best equity curves"}
+    heat_keys = [k for k in files if k.startswith("heatmap")]
+    if heat_keys:
+        page.heading("Heat maps" if len(heat_keys) > 1 else "Heat map")
+        for key in heat_keys:
+            page.image(files[key], key.replace("_", " "), _CAPTIONS["heatmap"])
+    for key in ("risk_return", "equity_overlay"):
         if key in files:
-            page.heading({"heatmap": "Heat map", "risk_return": "Risk and return"}.get(key, key)
-                         if key != "equity_overlay" else "Best equity curves")  # fmt: skip
+            page.heading(heads[key])
             page.image(files[key], key.replace("_", " "), _CAPTIONS[key])
     failed = frame[frame["status"].ne(STATUS_OK)]
     if not failed.empty:

@@ -46,6 +46,11 @@ _RISKS = ("max_drawdown", "volatility")
 DEFAULT_RANK_BY = "hedged_sharpe"
 
 
+def lower_is_better(metric: str) -> bool:
+    """Whether a smaller value of ``metric`` is the better one (volatility, costs, counts...)."""
+    return metric.endswith(_LOWER_IS_BETTER_SUFFIXES)
+
+
 @dataclass(frozen=True)
 class Period:
     """One backtest window ``[start, end)`` as ISO dates or timestamps (UTC)."""
@@ -99,7 +104,7 @@ class SweepSpec:
     periods: tuple[Period, ...] = ()
     rank_by: str = DEFAULT_RANK_BY
     rank_order: str = "auto"  # auto | asc | desc
-    heatmap: HeatmapSpec | None = None
+    heatmaps: tuple[HeatmapSpec, ...] = ()
     risk: str = "max_drawdown"  # x axis of the risk/return scatter
     top: int = 5  # curves on the overlay chart and rows highlighted in the table
 
@@ -112,7 +117,7 @@ class SweepSpec:
         """True when a smaller ``rank_by`` value ranks first."""
         if self.rank_order != "auto":
             return self.rank_order == "asc"
-        return self.rank_by.endswith(_LOWER_IS_BETTER_SUFFIXES)
+        return lower_is_better(self.rank_by)
 
     @property
     def n_combinations(self) -> int:
@@ -139,13 +144,10 @@ class SweepSpec:
             "scatter": {"risk": self.risk},
             "top": self.top,
         }
-        if self.heatmap is not None:
-            out["heatmap"] = {
-                "x": self.heatmap.x,
-                "y": self.heatmap.y,
-                "metric": self.heatmap.metric,
-                "agg": self.heatmap.agg,
-            }
+        if self.heatmaps:
+            out["heatmap"] = [
+                {"x": h.x, "y": h.y, "metric": h.metric, "agg": h.agg} for h in self.heatmaps
+            ]
         return out
 
 
@@ -364,6 +366,29 @@ def _parse_dimension(key: Any, values: Any) -> Dimension:
     return Dimension(key, vals, tuple(((key, v),) for v in vals), linked=False)
 
 
+def _parse_heatmap(
+    raw: Any, where: str, keys: list[str], rank: str, has_periods: bool
+) -> HeatmapSpec:
+    if not isinstance(raw, Mapping):
+        raise ConfigError(where, "expected {x: <grid key>, y: <grid key>, metric, agg}")
+    bad = sorted(set(raw) - set(_HEATMAP_KEYS))
+    if bad:
+        raise ConfigError(f"{where}.{bad[0]}", f"unknown key; allowed: {', '.join(_HEATMAP_KEYS)}")
+    allowed = keys + (["period"] if has_periods else [])
+    for axis in ("x", "y"):
+        if raw.get(axis) not in allowed:
+            raise ConfigError(
+                f"{where}.{axis}",
+                f"{raw.get(axis)!r} is not a grid key; grid keys: {', '.join(allowed)}",
+            )
+    if raw["x"] == raw["y"]:
+        raise ConfigError(where, "x and y must be two different grid keys")
+    agg = raw.get("agg", "mean")
+    if agg not in _AGGS:
+        raise ConfigError(f"{where}.agg", f"expected one of {', '.join(_AGGS)}")
+    return HeatmapSpec(raw["x"], raw["y"], str(raw.get("metric", rank)), agg)
+
+
 def parse_sweep_section(
     section: Any,
     *,
@@ -399,29 +424,18 @@ def parse_sweep_section(
     if order not in ("auto", "asc", "desc"):
         raise ConfigError("sweep.rank_order", f"expected auto, asc or desc, got {order!r}")
 
-    heat = None
-    raw_heat = section.get("heatmap")
     keys = [d.name for d in items]
-    if raw_heat is not None:
-        if not isinstance(raw_heat, Mapping):
-            raise ConfigError("sweep.heatmap", "expected {x: <grid key>, y: <grid key>, metric}")
-        bad = sorted(set(raw_heat) - set(_HEATMAP_KEYS))
-        if bad:
-            raise ConfigError(f"sweep.heatmap.{bad[0]}", f"unknown key; allowed: {_HEATMAP_KEYS}")
-        for axis in ("x", "y"):
-            if raw_heat.get(axis) not in keys and raw_heat.get(axis) != "period":
-                raise ConfigError(
-                    f"sweep.heatmap.{axis}",
-                    f"{raw_heat.get(axis)!r} is not a grid key; grid keys: {', '.join(keys)}",
-                )
-        if raw_heat["x"] == raw_heat["y"]:
-            raise ConfigError("sweep.heatmap", "x and y must be two different grid keys")
-        agg = raw_heat.get("agg", "mean")
-        if agg not in _AGGS:
-            raise ConfigError("sweep.heatmap.agg", f"expected one of {', '.join(_AGGS)}")
-        heat = HeatmapSpec(raw_heat["x"], raw_heat["y"], str(raw_heat.get("metric", rank)), agg)
+    raw_heat = section.get("heatmap")
+    heats: tuple[HeatmapSpec, ...] = ()
+    if isinstance(raw_heat, list):
+        heats = tuple(
+            _parse_heatmap(h, f"sweep.heatmap[{i}]", keys, rank, bool(parsed_periods))
+            for i, h in enumerate(raw_heat)
+        )
+    elif raw_heat is not None:
+        heats = (_parse_heatmap(raw_heat, "sweep.heatmap", keys, rank, bool(parsed_periods)),)
     elif len(keys) >= 2:
-        heat = HeatmapSpec(keys[0], keys[1], rank)
+        heats = (HeatmapSpec(keys[0], keys[1], rank),)
 
     risk = "max_drawdown"
     raw_scatter = section.get("scatter")
@@ -443,7 +457,7 @@ def parse_sweep_section(
         periods=parsed_periods,
         rank_by=rank,
         rank_order=order,
-        heatmap=heat,
+        heatmaps=heats,
         risk=risk,
         top=top,
     )
