@@ -101,12 +101,14 @@ def heatmap_chart(frame: pd.DataFrame, spec: SweepSpec, hs: HeatmapSpec, path: P
     )
 
 
-def _category(frame: pd.DataFrame, spec: SweepSpec) -> tuple[str | None, pd.Series | None]:
-    """The axis used to colour scatter points: the first grid axis with 2 to 10 values."""
+def _category(frame: pd.DataFrame, spec: SweepSpec) -> tuple[str, pd.Series, list] | None:
+    """The axis that colours the scatter points: the first grid axis with 2 to 10 values, as
+    (name, column, values in grid order, typed like the column)."""
     for dim in spec.grid:
         if 2 <= len(dim) <= len(_CATEGORY_COLORS):
-            return dim.name, frame[dim.name].astype(str)
-    return None, None
+            col, values = _axis_values(frame, spec, dim.name)
+            return dim.name, col, values
+    return None
 
 
 def risk_return_chart(frame: pd.DataFrame, spec: SweepSpec, path: Path) -> Path | None:
@@ -122,13 +124,13 @@ def risk_return_chart(frame: pd.DataFrame, spec: SweepSpec, path: Path) -> Path 
     ok = frame[frame["status"].eq(STATUS_OK)]
     sign = -1.0 if risk_key == "max_drawdown" else 1.0  # drawdown shown as a positive depth
     fig, (ax,) = new_figure(1, figsize=(10.0, 6.5))
-    name, cats = _category(ok, spec)
-    if cats is None:
+    category = _category(ok, spec)
+    if category is None:
         ax.scatter(sign * ok[hx], ok[hy], s=28, color=_CATEGORY_COLORS[0], label="hedged")
     else:
-        dim = next(d for d in spec.grid if d.name == name)
-        for i, label in enumerate(str(v) for v in dim.labels):
-            sel = cats.eq(label)
+        name, col, values = category
+        for i, value in enumerate(values):
+            sel = col.eq(value)
             if sel.any():
                 ax.scatter(
                     sign * ok.loc[sel, hx],
@@ -136,7 +138,7 @@ def risk_return_chart(frame: pd.DataFrame, spec: SweepSpec, path: Path) -> Path 
                     s=28,
                     alpha=0.85,
                     color=_CATEGORY_COLORS[i % len(_CATEGORY_COLORS)],
-                    label=f"hedged, {name}={fmt_value(dim.labels[i])}",
+                    label=f"hedged, {name}={fmt_value(value)}",
                 )
     if ux in ok.columns and uy in ok.columns:
         un = ok[[ux, uy]].drop_duplicates()
@@ -144,14 +146,13 @@ def risk_return_chart(frame: pd.DataFrame, spec: SweepSpec, path: Path) -> Path 
             sign * un[ux], un[uy], s=160, marker="*", color="black", label="unhedged", zorder=5
         )
     best = ok[ok["rank"].notna()].sort_values("rank").head(spec.top)
+    spots: dict[tuple[float, float], list[str]] = {}  # tied combinations share one label
     for _, row in best.iterrows():
-        ax.annotate(
-            f"#{int(row['rank'])} {row['combo_id']}",
-            (sign * row[hx], row[hy]),
-            textcoords="offset points",
-            xytext=(5, 4),
-            fontsize=8,
+        spots.setdefault((sign * row[hx], row[hy]), []).append(
+            f"#{int(row['rank'])} {row['combo_id']}"
         )
+    for (x, y), names in spots.items():
+        ax.annotate(", ".join(names), (x, y), textcoords="offset points", xytext=(5, 4), fontsize=8)
     ax.axhline(0.0, color="#999999", linewidth=0.8)
     ax.xaxis.set_major_formatter(PCT_FORMATTER)
     ax.yaxis.set_major_formatter(PCT_FORMATTER)
