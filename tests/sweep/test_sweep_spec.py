@@ -214,18 +214,21 @@ def test_heatmap_cells_by_hand():
     spec = parse_sweep_section(
         {
             "grid": {"a": [2, 1], "b": ["8h", "1d"], "c": ["x", "y"]},
-            "heatmap": [{"x": "a", "y": "b", "metric": "m"}, {"x": "b", "y": "c", "agg": "max"}],
-            "rank_by": "m",
+            "heatmap": [
+                {"x": "a", "y": "b", "metric": "fees_usd"},
+                {"x": "b", "y": "c", "agg": "max"},
+            ],
+            "rank_by": "fees_usd",
         },
         name="t",
     )
-    # rows in combination order: a slowest, c fastest; m = 1..8; the last row failed
+    # rows in combination order: a slowest, c fastest; fees 1..8; the last row failed
     frame = pd.DataFrame(
         {
             "a": [2, 2, 2, 2, 1, 1, 1, 1],
             "b": ["8h", "8h", "1d", "1d"] * 2,
             "c": ["x", "y"] * 4,
-            "m": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, np.nan],
+            "fees_usd": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, np.nan],
             "status": ["ok"] * 7 + ["error"],
         }
     )
@@ -250,3 +253,17 @@ def test_period_axis_needs_periods():
         name="t",
     )
     assert spec.heatmaps[0].y == "period"
+
+
+def test_misspelt_metric_fails_before_running():
+    with pytest.raises(
+        ConfigError,
+        match=r"^sweep\.rank_by: unknown metric 'hedged_sharp' \(did you mean hedged_sharpe",
+    ):
+        load_sweep(_with({"hedge.ratio": [0.5]}, rank_by="hedged_sharp"))
+    with pytest.raises(ConfigError, match=r"^sweep\.heatmap\.metric: unknown metric 'sharpe'"):
+        parse_sweep_section(
+            {"grid": {"a": [1], "b": [2]}, "heatmap": {"x": "a", "y": "b", "metric": "sharpe"}},
+            name="t",
+        )
+    assert parse_sweep_section({"grid": {"a": [1]}, "rank_by": "attr_funding"}, name="t").rank_by

@@ -9,6 +9,7 @@ value is checked against the config loader yet (that is :mod:`perphedge.sweep.gr
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +45,50 @@ _AGGS = ("mean", "median", "max", "min")
 _RISKS = ("max_drawdown", "volatility")
 
 DEFAULT_RANK_BY = "hedged_sharpe"
+
+# The metric keys of docs/ARCHITECTURE.md ("Metric keys"), to catch a misspelt rank_by or heat
+# map metric before a long sweep runs (attr_<component> keys are accepted by their prefix).
+_SIDE_SUFFIXES = (
+    "total_return",
+    "cagr",
+    "volatility",
+    "sharpe",
+    "sortino",
+    "max_drawdown",
+    "max_drawdown_days",
+    "final_equity",
+)
+KNOWN_METRICS = (
+    *(f"{side}_{s}" for side in ("hedged", "unhedged") for s in _SIDE_SUFFIXES),
+    "hedge_effectiveness",
+    "funding_received_usd",
+    "funding_paid_usd",
+    "funding_net_usd",
+    "fees_usd",
+    "slippage_usd",
+    "n_rebalances",
+    "n_trades",
+    "n_topups",
+    "n_withdrawals",
+    "n_liquidations",
+    "max_margin_ratio",
+    "min_liq_distance",
+    "mean_leverage",
+    "max_leverage",
+    "attr_total",
+    "equity_change",
+)
+
+
+def check_metric(name: Any, where: str) -> str:
+    """``name`` if it is a metric key, else a ConfigError at ``where`` with the nearest names."""
+    if isinstance(name, str) and (name in KNOWN_METRICS or name.startswith("attr_")):
+        return name
+    near = difflib.get_close_matches(str(name), KNOWN_METRICS, n=3)
+    hint = f" (did you mean {', '.join(near)}?)" if near else ""
+    raise ConfigError(
+        where, f"unknown metric {name!r}{hint}; metrics: {', '.join(KNOWN_METRICS)}, attr_*"
+    )
 
 
 def lower_is_better(metric: str) -> bool:
@@ -386,7 +431,8 @@ def _parse_heatmap(
     agg = raw.get("agg", "mean")
     if agg not in _AGGS:
         raise ConfigError(f"{where}.agg", f"expected one of {', '.join(_AGGS)}")
-    return HeatmapSpec(raw["x"], raw["y"], str(raw.get("metric", rank)), agg)
+    metric = check_metric(raw.get("metric", rank), f"{where}.metric")
+    return HeatmapSpec(raw["x"], raw["y"], metric, agg)
 
 
 def parse_sweep_section(
@@ -417,9 +463,7 @@ def parse_sweep_section(
     periods_raw = periods if periods is not None else section.get("periods")
     parsed_periods = _parse_periods(periods_raw, base_period)
 
-    rank = rank_by or section.get("rank_by") or DEFAULT_RANK_BY
-    if not isinstance(rank, str):
-        raise ConfigError("sweep.rank_by", f"expected a metric name, got {rank!r}")
+    rank = check_metric(rank_by or section.get("rank_by") or DEFAULT_RANK_BY, "sweep.rank_by")
     order = section.get("rank_order", "auto")
     if order not in ("auto", "asc", "desc"):
         raise ConfigError("sweep.rank_order", f"expected auto, asc or desc, got {order!r}")
