@@ -101,7 +101,14 @@ def build_results(
             out = outcomes.get(p.combination.combo_id)
             v = out.metrics.get(k) if out is not None else None
             values.append(np.nan if v is None else v)
-        if all(isinstance(v, int | float | np.number) and not isinstance(v, bool) for v in values):
+        present = [v for v in values if not _nan(v)]
+        if present and all(
+            isinstance(v, int | np.integer) and not isinstance(v, bool) for v in present
+        ):  # counts stay whole numbers; failed rows are <NA>
+            data[k] = pd.Series([None if _nan(v) else int(v) for v in values], dtype="Int64")
+        elif all(
+            isinstance(v, int | float | np.number) and not isinstance(v, bool) for v in values
+        ):
             data[k] = pd.Series(values, dtype="float64")
         else:
             data[k] = pd.Series([None if _nan(v) else str(v) for v in values], dtype="str")
