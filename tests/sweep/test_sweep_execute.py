@@ -3,6 +3,7 @@ loaded once per worker. Small grids over two weeks of hourly bars keep this quic
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -59,8 +60,12 @@ def test_rows_equal_single_runs(serial_table):
             assert row[key] == value or (np.isnan(row[key]) and np.isnan(value)), key
 
 
-def test_process_pool_gives_the_identical_table(serial_table):
-    pooled = run_sweep(_sweep(GRID), executor=ProcessExecutor(2)).results
+@pytest.mark.parametrize("start_method", [None, "forkserver"])
+def test_process_pool_gives_the_identical_table(serial_table, start_method):
+    # None: fork when single-threaded (the CLI's case); forkserver: workers import everything
+    # themselves and receive pickled configs, as on Python 3.14+ or from a threaded notebook
+    pool = ProcessExecutor(2, start_method=start_method)
+    pooled = run_sweep(_sweep(GRID), executor=pool).results
     pd.testing.assert_frame_equal(pooled, serial_table, check_exact=True)
 
 
@@ -124,6 +129,7 @@ def test_periods_are_a_dimension():
     assert t["unhedged_total_return"].nunique() == 2
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs the fork start method")
 def test_a_dying_worker_fails_only_rows_it_did_not_finish(monkeypatch):
     # the pool forks after this patch, so the workers inherit it: the combination with ratio
     # 0.75 kills its worker process outright (as a segfault or the OOM killer would)
@@ -139,7 +145,8 @@ def test_a_dying_worker_fails_only_rows_it_did_not_finish(monkeypatch):
         return real(self, config, options)
 
     monkeypatch.setattr(execute.Runtime, "run", dying)
-    t = run_sweep(_sweep({"hedge.ratio": [0.25, 0.5, 0.75, 1.0]}), executor=ProcessExecutor(2))
+    pool = ProcessExecutor(2, start_method="fork")  # forked workers inherit the patch
+    t = run_sweep(_sweep({"hedge.ratio": [0.25, 0.5, 0.75, 1.0]}), executor=pool)
     assert list(t.results["combo_id"]) == ["c0000", "c0001", "c0002", "c0003"]
     dead = t.results.set_index("combo_id").loc["c0002"]
     assert (dead["status"], dead["error_type"]) == ("error", "WorkerFailed")

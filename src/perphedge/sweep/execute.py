@@ -266,13 +266,16 @@ class SerialExecutor:
             yield run_chunk(chunk, options, runtime)
 
 
-def _mp_context() -> multiprocessing.context.BaseContext:
-    # fork is the cheapest start on Linux (the worker inherits the imported modules); elsewhere,
-    # and on Python versions that warn about fork, use the platform default.
-    if sys.platform.startswith("linux") and sys.version_info < (3, 12):
-        return multiprocessing.get_context("fork")
+def _mp_context(method: str | None = None) -> multiprocessing.context.BaseContext:
+    """``method`` if given; else fork on Linux while this process has no other thread (the
+    cheapest start: workers inherit the imported modules, and with one thread no lock can be
+    held across the fork), forkserver on Linux otherwise, and the platform default elsewhere."""
+    if method is not None:
+        return multiprocessing.get_context(method)
     if sys.platform.startswith("linux"):
-        return multiprocessing.get_context("forkserver")
+        return multiprocessing.get_context(
+            "fork" if threading.active_count() == 1 else "forkserver"
+        )
     return multiprocessing.get_context()
 
 
@@ -285,8 +288,9 @@ class ProcessExecutor:
 
     name = "processes"
 
-    def __init__(self, workers: int | None = None) -> None:
+    def __init__(self, workers: int | None = None, start_method: str | None = None) -> None:
         self.workers = max(1, workers or os.cpu_count() or 1)
+        self.start_method = start_method  # None: see _mp_context
         self._pool: ProcessPoolExecutor | None = None
 
     def chunks_for(self, n_tasks: int) -> int:
@@ -298,7 +302,9 @@ class ProcessExecutor:
         """Start every worker now (one submit per worker forks them all at once)."""
         if self._pool is None:
             self._pool = ProcessPoolExecutor(
-                max_workers=self.workers, mp_context=_mp_context(), initializer=_init_worker
+                max_workers=self.workers,
+                mp_context=_mp_context(self.start_method),
+                initializer=_init_worker,
             )
             for fut in [self._pool.submit(_ready) for _ in range(self.workers)]:
                 fut.result()
