@@ -65,7 +65,11 @@ def test_process_pool_gives_the_identical_table(serial_table, start_method):
     # None: fork when single-threaded (the CLI's case); forkserver: workers import everything
     # themselves and receive pickled configs, as on Python 3.14+ or from a threaded notebook
     pool = ProcessExecutor(2, start_method=start_method)
-    pooled = run_sweep(_sweep(GRID), executor=pool).results
+    run = run_sweep(_sweep(GRID), executor=pool)
+    pooled = run.results
+    # one data set in this grid: each worker read it at most once (not once per combination)
+    assert 1 <= len(run.data_loads) <= 2
+    assert set(run.data_loads.values()) == {1}
     pd.testing.assert_frame_equal(pooled, serial_table, check_exact=True)
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import multiprocessing
 import os
+import socket
 import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -54,6 +55,8 @@ class Outcome:
     days: np.ndarray | None = None  # int64 days since 1970-01-01 (UTC) of each daily point
     equity_hedged: np.ndarray | None = None  # USD at the last bar close of each day
     equity_unhedged: np.ndarray | None = None
+    worker: str = ""  # host:pid of the process that ran it (not part of the results table)
+    data_loads: int = 0  # how many times that worker had read market data when it finished
 
 
 # ---------------------------------------------------------------------------- the worker side
@@ -76,6 +79,7 @@ class Runtime:
         self.market = MarketCache()
         self._policies: dict[tuple[str, tuple[str, ...]], Any] = {}
         self._params: dict[Any, dict[str, Any]] = {}
+        self._lock = threading.Lock()  # threaded Dask workers share one runtime
         self._prepared: dict[tuple[Any, ...], Any] = {}
         self._max_prepared = max_prepared
 
@@ -123,11 +127,12 @@ class Runtime:
         from perphedge.policy import compute_targets
         from perphedge.runner import engine_params
 
-        prepared = self._prepare(config, options)
-        fn = self._policy(config.policy.name, prepared.strategies_dirs)
-        params = self._params.get(config.policy)
-        if params is None:  # plain types, exactly as the runner hands them to the strategy
-            params = self._params[config.policy] = config.to_dict()["policy"]["params"]
+        with self._lock:
+            prepared = self._prepare(config, options)
+            fn = self._policy(config.policy.name, prepared.strategies_dirs)
+            params = self._params.get(config.policy)
+            if params is None:  # plain types, exactly as the runner hands them to the strategy
+                params = self._params[config.policy] = config.to_dict()["policy"]["params"]
         targets = compute_targets(fn, prepared.context, params)
         result = simulate(prepared.market, engine_params(prepared), targets)
         result.metrics = dict(compute_metrics(result, prepared.market.bar_ns))
@@ -196,7 +201,11 @@ def run_chunk(
 ) -> list[Outcome]:
     """Run a chunk of combinations with this process's runtime (or the one given)."""
     use = runtime if runtime is not None else _WorkerState.get()
-    return [run_one(combo_id, config, use, options) for combo_id, config in tasks]
+    outcomes = [run_one(combo_id, config, use, options) for combo_id, config in tasks]
+    worker = f"{socket.gethostname()}:{os.getpid()}"
+    for out in outcomes:
+        out.worker, out.data_loads = worker, use.market.loads
+    return outcomes
 
 
 # ---------------------------------------------------------------------------- the caller side

@@ -55,6 +55,15 @@ class SweepRun:
     out_dir: Path | None = None
     files: dict[str, Path] = field(default_factory=dict)
 
+    @property
+    def data_loads(self) -> dict[str, int]:
+        """Market data reads per worker (host:pid): once per data set, not per combination."""
+        loads: dict[str, int] = {}
+        for out in self.outcomes.values():
+            if out.worker:
+                loads[out.worker] = max(loads.get(out.worker, 0), out.data_loads)
+        return dict(sorted(loads.items()))
+
     def config_of(self, combo_id: str) -> Config | None:
         """The resolved config of one combination (None if it was invalid)."""
         for p in self.planned:

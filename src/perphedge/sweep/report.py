@@ -153,6 +153,7 @@ def write_sweep(
         "executor": run.executor,
         "workers": run.workers,
         "elapsed_s": round(run.elapsed_s, 3),
+        "market_data_loads_per_worker": run.data_loads,
         "combinations": len(table),
         "status": {str(k): int(v) for k, v in counts.items()},
         "rank_by": run.spec.rank_by,
