@@ -1,9 +1,12 @@
 """Headline metrics of a run, computed from its ``Result`` (pure functions, no engine state).
 
 Conventions (the report quotes them):
+- The start value is the capital put in (``result.meta['capital']``), at bar 0's close: both
+  sides pay their entry costs (spot fees and slippage, the hedge's opening trade) inside the
+  run, so every return metric counts them. Without a known capital the first equity is used.
 - Daily returns: equity sampled at each UTC midnight (the last bar close in each UTC day
-  ``(D 00:00, D+1 00:00]``), with the starting equity (bar 0's close) as the first point, so
-  the product of ``1 + r`` is the whole run's growth. Annualised with 365 days.
+  ``(D 00:00, D+1 00:00]``), with the start value as the first point, so the product of
+  ``1 + r`` is the whole run's growth. Annualised with 365 days.
 - Sharpe and Sortino use rf = 0; Sortino's downside deviation is ``sqrt(mean(min(r, 0)^2))``
   over all daily returns. Undefined ratios (zero deviation, fewer than two returns) are NaN.
 - Max drawdown is on the bar-level equity, a negative fraction; its duration runs from the
@@ -133,8 +136,21 @@ def hedge_effectiveness(hedged: np.ndarray, unhedged: np.ndarray) -> float:
     return float(1.0 - np.var(h, ddof=1) / vu) if vu > 0 else math.nan
 
 
-def side_metrics(equity: pd.Series, bar_ns: int, side: str) -> dict[str, float]:
-    """Return, CAGR, volatility, Sharpe, Sortino, drawdown and final equity of one curve."""
+def from_start(equity: pd.Series, start_value: float | None) -> pd.Series:
+    """The curve with its first point replaced by the value put in (entry costs then count)."""
+    if start_value is None or equity.empty:
+        return equity
+    values = equity.to_numpy(dtype=np.float64, copy=True)
+    values[0] = float(start_value)
+    return pd.Series(values, index=equity.index, name=equity.name)
+
+
+def side_metrics(
+    equity: pd.Series, bar_ns: int, side: str, start_value: float | None = None
+) -> dict[str, float]:
+    """Return, CAGR, volatility, Sharpe, Sortino, drawdown and final equity of one curve,
+    measured from ``start_value`` (the capital) when given."""
+    equity = from_start(equity, start_value)
     e = equity.to_numpy(dtype=np.float64)
     t = close_index(equity.index, bar_ns).asi8
     r = daily_returns(equity, bar_ns)
@@ -203,11 +219,14 @@ def event_counts(events: pd.DataFrame, trades: pd.DataFrame) -> dict[str, int]:
 def compute_metrics(result: Result, bar_ns: int) -> dict[str, float | int]:
     """All metric keys of docs/ARCHITECTURE.md ("Metric keys") for one finished run."""
     ts = result.timeseries
+    capital = result.meta.get("capital")
+    start = float(capital) if capital is not None else None
     out: dict[str, float | int] = {}
     for side in SIDES:
-        out.update(side_metrics(ts[f"equity_{side}"], bar_ns, side))
+        out.update(side_metrics(ts[f"equity_{side}"], bar_ns, side, start))
     out["hedge_effectiveness"] = hedge_effectiveness(
-        daily_returns(ts["equity_hedged"], bar_ns), daily_returns(ts["equity_unhedged"], bar_ns)
+        daily_returns(from_start(ts["equity_hedged"], start), bar_ns),
+        daily_returns(from_start(ts["equity_unhedged"], start), bar_ns),
     )
     received, paid = funding_split(ts)
     out["funding_received_usd"] = received
@@ -227,6 +246,6 @@ def compute_metrics(result: Result, bar_ns: int) -> dict[str, float | int]:
     out["attr_total"] = float(
         attribution.get("total", sum(v for k, v in attribution.items() if k != "total"))
     )
-    eq = ts["equity_hedged"].to_numpy(dtype=np.float64)
+    eq = from_start(ts["equity_hedged"], start).to_numpy(dtype=np.float64)
     out["equity_change"] = float(eq[-1] - eq[0]) if eq.size else math.nan
     return out

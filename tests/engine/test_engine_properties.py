@@ -7,7 +7,7 @@ from engine_tables import HOUR, free_leg, make_market, make_params, random_case
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from perphedge.domain import Counterfactual
+from perphedge.domain import Counterfactual, SizingRule
 from perphedge.engine import simulate
 from perphedge.engine.types import MarketArrays
 
@@ -23,8 +23,8 @@ prices = st.lists(
 @FAST
 @given(path=prices, spike=st.floats(min_value=0.0, max_value=3.0))
 def test_synthetic_dollar_holds_its_value_and_never_liquidates(path, spike):
-    # C = 1 ETH posted, short N*S = C*E at 1x (delta-neutral sizing with a zero target hedges
-    # the collateral alone); no fees. The basket is a stable coin so only the leg moves.
+    # C = 1 ETH posted, short N*S = C*E at 1x: basket-only sizing against a 1,000 USD stable
+    # basket with ratio p0/1000 gives N*S = p0 = C*E; no fees. Only the leg moves.
     p0 = path[0]
     T = len(path)
     eth = np.asarray(path)
@@ -40,8 +40,9 @@ def test_synthetic_dollar_holds_its_value_and_never_liquidates(path, spike):
         capital=p0 + 1_000.0,
         legs=(free_leg(contract_size=p0 / 300.0),),
         collateral_usd=p0,
+        sizing=SizingRule.BASKET_ONLY,
     )
-    r = simulate(m, params, np.zeros((T, 1)))
+    r = simulate(m, params, np.full((T, 1), p0 / 1_000.0))
     ts = r.timeseries
     assert ts["contracts_0"].iloc[0] == -300.0  # N*S = 300 * p0/300 = C*E
     leg_usd = (ts["collateral_coin_0"] + ts["upnl_coin_0"]) * eth
@@ -52,21 +53,21 @@ def test_synthetic_dollar_holds_its_value_and_never_liquidates(path, spike):
 
 def _check_attribution(r):
     eq = r.timeseries["equity_hedged"].to_numpy()
-    change = eq[-1] - eq[0]
+    change = eq[-1] - r.meta["capital"]  # the attribution runs from the capital
     parts = ["spot", "hedge_price", "funding", "fees", "slippage", "collateral_reval"]
     total = sum(r.attribution[k] for k in parts)
-    scale = max(abs(eq[0]), abs(eq[-1]))
+    scale = max(r.meta["capital"], abs(eq[-1]))
     assert abs(total - change) <= 1e-9 * scale
     assert r.attribution["total"] == total
     assert r.attribution["fees"] <= 0.0 and r.attribution["slippage"] <= 0.0
-    # the cumulative cost columns count the same amounts (from bar 0's close on)
+    # the cumulative cost columns count the same amounts, entry costs included
     ts = r.timeseries
     for name, column, sign in (
         ("fees", "fees_cum_usd", -1.0),
         ("slippage", "slippage_cum_usd", -1.0),
         ("funding", "funding_cum_usd", 1.0),
     ):
-        moved = sign * (ts[column].iloc[-1] - ts[column].iloc[0])
+        moved = sign * ts[column].iloc[-1]
         assert abs(r.attribution[name] - moved) <= 1e-9 * scale
 
 
@@ -128,7 +129,11 @@ def test_zero_hedge_ratio_reproduces_the_unhedged_curve_exactly(seed):
     ts = r.timeseries
     assert np.array_equal(ts["equity_hedged"].to_numpy(), ts["equity_unhedged"].to_numpy())
     assert (r.trades["reason"] == "initial").all()
-    assert r.attribution["fees"] == 0.0 and r.attribution["hedge_price"] == 0.0
+    a = r.attribution
+    assert a["hedge_price"] == 0.0 and a["funding"] == 0.0 and a["collateral_reval"] == 0.0
+    # only the basket's entry costs, the same the unhedged side paid
+    assert a["fees"] == -ts["fees_cum_usd"].iloc[-1]
+    assert a["slippage"] == -ts["slippage_cum_usd"].iloc[-1]
 
 
 def test_repeated_runs_do_not_copy_contiguous_market_arrays():

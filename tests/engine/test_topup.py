@@ -51,7 +51,8 @@ def test_rising_coin_triggers_a_topup_paid_by_selling_the_basket():
     assert ev["usd"].iloc[0] == pytest.approx(3000.0, rel=1e-12)
     # equity before the top-up 10000 + (5/11)*2200 = 11000; the transfer costs only fees
     assert ts["equity_hedged"].iloc[1] == pytest.approx(11000 - 3.0 - sold * 0.1, rel=1e-12)
-    assert r.attribution["fees"] == pytest.approx(-(3.0 + sold * 0.1), rel=1e-12)
+    # entry fees: 1 ETH * 2000 * 0.001 = 2 and 100 SOL * 100 * 0.001 = 10, then the transfer's
+    assert r.attribution["fees"] == pytest.approx(-(12.0 + 3.0 + sold * 0.1), rel=1e-12)
 
 
 def test_falling_coin_triggers_a_withdrawal_into_the_basket():

@@ -214,3 +214,22 @@ def test_compute_metrics_keys_and_values():
     assert m["hedge_effectiveness"] == pytest.approx(
         1 - statistics.variance(rh) / statistics.variance(ru)
     )
+
+
+def test_returns_run_from_the_capital_so_entry_costs_count():
+    # Capital 1,002 put in; entry costs of 2 leave 1,000 at bar 0's close (small_result's curve).
+    r = small_result()
+    r.meta["capital"] = 1002.0
+    m = compute_metrics(r, D)
+    assert m["hedged_total_return"] == pytest.approx(1003 / 1002 - 1)
+    assert m["unhedged_total_return"] == pytest.approx(1000 / 1002 - 1)
+    assert m["equity_change"] == pytest.approx(1.0)
+    assert m["hedged_final_equity"] == 1003.0
+    # the first daily return starts from the capital: 1010/1002 - 1
+    rh = np.array([1010 / 1002 - 1, -5 / 1010, -2 / 1005])
+    ru = np.array([1100 / 1002 - 1, -2 / 11, 1 / 9])
+    assert m["hedge_effectiveness"] == pytest.approx(
+        1 - statistics.variance(rh) / statistics.variance(ru)
+    )
+    # peak is the capital until the curve passes it: deepest fall 1100 -> 900
+    assert m["unhedged_max_drawdown"] == pytest.approx(900 / 1100 - 1)

@@ -12,9 +12,12 @@ the caller re-runs with a larger ledger), and the attribution sums.
 
 Choices where docs/engine.md leaves room (each pinned by a test under tests/engine/):
 
-- The attribution covers bars 1..T-1 and adds up to ``equity_hedged[-1] - equity_hedged[0]``;
-  the bar-0 purchases and hedge opening are in ``equity_hedged[0]`` and in the cumulative
-  fee/slippage columns (which count from the start).
+- The attribution runs from the capital: it adds up to ``equity_hedged[-1] - capital``, the
+  bar-0 purchases' and hedge opening's costs being its first fee and slippage entries (so
+  ``attr_fees`` equals minus the cumulative fee column at the end).
+- A target of exactly 0 closes the leg outright, whatever the band (under delta-neutral sizing
+  the formula would keep a synthetic dollar against the collateral); step 5 then hands the idle
+  collateral back to the basket.
 - Re-hedging after a liquidation happens at the close of the bar in which it occurred (the
   first decision point after it), with the last target in force.
 - Funding of a bar is paid on the position entering it even if step 1 liquidated it; what a
@@ -498,11 +501,17 @@ def run_kernel(
             x1 = coin_usd[t, j]
             inv = inverse[j]
             actual = _actual_ratio(inv, delta_neutral, q[j], S[j], E[j], C[j], P, B)
-            qs = _target_position(inv, delta_neutral, q[j], S[j], E[j], C[j], P, B, h)
+            if h == 0.0:
+                # A zero target means no hedge at all: close the short outright (delta-neutral
+                # sizing would otherwise keep a synthetic dollar against the collateral), band
+                # or not; step 5 then returns the idle collateral to the basket.
+                qs = 0.0
+            else:
+                qs = _target_position(inv, delta_neutral, q[j], S[j], E[j], C[j], P, B, h)
             dq = qs - q[j]
             if dq == 0.0:
                 continue
-            if not math.isnan(actual) and not abs(actual - h) > band:
+            if h != 0.0 and not math.isnan(actual) and not abs(actual - h) > band:
                 continue
             size_usd = abs(dq) * S[j] if inv else abs(dq) * P
             if size_usd < min_trade:
@@ -586,12 +595,6 @@ def run_kernel(
                 n_ev = _rec_event(
                     events, n_ev, t, kind, j, moved, moved * x1, x1, q[j], lev_target, lev
                 )
-
-        if t == 0:
-            # The run starts after bar 0's allocation and hedge opening: their costs are in
-            # equity_hedged[0] (and the cumulative columns), not in the attribution.
-            for i in range(N_ATTR):
-                attr[i] = 0.0
 
         # Outputs at the close, after all steps.
         B = basket_value(a, spot, t)

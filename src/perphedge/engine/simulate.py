@@ -384,6 +384,9 @@ def simulate(market: MarketArrays, params: EngineParams, targets: np.ndarray) ->
             trades[i] = row
         events = np.empty((cap_ev, kn.N_EVENT_COLS), dtype=np.float64)
         attr = np.zeros(kn.N_ATTR)
+        # The attribution runs from the capital: the bar-0 purchases' costs are its first entries.
+        attr[kn.A_FEES] = -fees0
+        attr[kn.A_SLIP] = -slip0
         a = a0.copy()
         C = C0.copy()
         n_tr, n_ev = kn.run_kernel(
@@ -459,8 +462,8 @@ def simulate(market: MarketArrays, params: EngineParams, targets: np.ndarray) ->
     for name in kn.ATTR_NAMES:
         total += attribution[name]
     attribution["total"] = total
-    change = float(eq[-1] - eq[0])
-    scale = max(abs(float(eq[0])), abs(float(eq[-1])), abs(change), 1e-300)
+    change = float(eq[-1]) - K_cap
+    scale = max(K_cap, abs(float(eq[-1])), abs(change), 1e-300)
     if not abs(total - change) <= _tol() * scale:
         raise EngineInvariantError(
             f"attribution total {total!r} differs from the equity change {change!r}"
@@ -520,7 +523,7 @@ def simulate(market: MarketArrays, params: EngineParams, targets: np.ndarray) ->
         "margin_coins": tuple(margin_names),
         "initial_fees_usd": fees0,
         "initial_slippage_usd": slip0,
-        "attribution_base": "equity_hedged at bar 0's close (after the bar-0 allocation)",
+        "attribution_base": "the capital (entry costs at bar 0 are in fees and slippage)",
     }
     return Result(
         timeseries=timeseries,
