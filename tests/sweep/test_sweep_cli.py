@@ -79,7 +79,9 @@ def test_terminal_table_is_ranked(cli_run):
     table = pd.read_parquet(folder / "results.parquet")
     best = table.sort_values("hedged_sharpe", ascending=False).iloc[0]
     lines = result.stdout.splitlines()
-    assert lines[0] == "Ranked by Sharpe (hedged) (hedged_sharpe, highest first)"
+    assert lines[0] == (
+        "Ranked by Sharpe (hedged) (hedged_sharpe, highest first); metrics of the hedged side"
+    )
     first_row = next(line for line in lines if line.lstrip().startswith("1 "))
     assert first_row.split()[1] == best["combo_id"]
     assert "8 combinations: 8 ok, 0 error, 0 invalid" in result.stdout

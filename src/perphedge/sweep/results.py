@@ -29,6 +29,21 @@ TABLE_METRICS = (
 )
 
 
+# compact column headers for the terminal table (the hedged side unless it says otherwise)
+_SHORT = {
+    "hedged_total_return": "Return",
+    "hedged_sharpe": "Sharpe",
+    "hedged_sortino": "Sortino",
+    "hedged_cagr": "CAGR",
+    "hedged_max_drawdown": "Max DD",
+    "hedged_volatility": "Volatility",
+    "hedge_effectiveness": "Hedge eff.",
+    "funding_net_usd": "Funding net",
+    "fees_usd": "Fees",
+    "n_liquidations": "Liq.",
+}
+
+
 def _column(values: list[Any]) -> pd.Series:
     """A parameter column with one type: numbers stay numbers, a mix becomes text."""
     kinds = {
@@ -163,7 +178,7 @@ def ranked_table(frame: pd.DataFrame, spec: SweepSpec, *, top: int = 10) -> str:
     metrics = [m for m in metrics if m in frame.columns]
     params = list(spec.keys) + (["period_start", "period_end"] if spec.periods else [])
     header = ["#", "combo"] + [_fit(p, 22) for p in params]
-    header += [_fit(metric_label(m), 24) for m in metrics]
+    header += [_SHORT.get(m) or _fit(metric_label(m), 24) for m in metrics]
     body = []
     for _, row in shown.iterrows():
         cells = [str(int(row["rank"])), str(row["combo_id"])]
@@ -181,7 +196,11 @@ def ranked_table(frame: pd.DataFrame, spec: SweepSpec, *, top: int = 10) -> str:
         return "  ".join(out).rstrip()
 
     direction = "lowest first" if spec.ascending else "highest first"
-    lines = [f"Ranked by {metric_label(spec.rank_by)} ({spec.rank_by}, {direction})", ""]
+    lines = [
+        f"Ranked by {metric_label(spec.rank_by)} ({spec.rank_by}, {direction}); "
+        "metrics of the hedged side",
+        "",
+    ]
     if body:
         lines += [line(header), line(["-" * w for w in widths])]
         lines += [line(r) for r in body]
