@@ -42,11 +42,12 @@ def sweep_cmd(
 ) -> None:
     """Run every combination of the sweep in CONFIG and write its report folder.
 
-    CONFIG is a run config with a ``sweep:`` section, or a sweep file whose ``base:`` names a
-    run config. Every grid key and value is checked before anything runs. Writes
-    results.parquet/.csv (one row per combination), a ranked table, a heat map, a risk/return
-    scatter, the best equity curves, report.html, and configs/<combo_id>.yaml for re-running any
-    one combination with ``backtest run``. Example:
+    CONFIG is a run config with a 'sweep:' section, or a sweep file whose 'base:' names a run
+    config (see docs/sweeps.md). Every grid key and value is checked before anything runs.
+    Writes results.parquet/.csv (one row per combination), a ranked table, heat maps, a
+    risk/return scatter, the best equity curves, report.html, and configs/<combo_id>.yaml for
+    re-running any one combination with 'backtest run'. Exit code 2 for a bad sweep or config,
+    1 if every combination failed. Example:
 
         backtest sweep configs/eth_l1_sweep.yaml --rank-by hedged_sharpe
     """
