@@ -179,3 +179,16 @@ def test_bad_scheduler_address_is_a_usage_error(tmp_path):
     result = _invoke("sweep", str(path), "--scheduler", "localhost:8786")
     assert result.exit_code == 2
     assert "expected an address like tcp://HOST:PORT" in result.stderr
+
+
+def test_all_failed_still_writes_the_table_and_exits_1(tmp_path):
+    broken = {"policy.name": "funding_aware", "policy.params": {"reduced_ratio": -1.0}}
+    path = _write(tmp_path, {"policy": {"broken": broken}, "hedge.ratio": [0.5, 1.0]})
+    out = tmp_path / "out"
+    result = _invoke("sweep", str(path), "--out", str(out), "--serial", "--quiet")
+    assert result.exit_code == 1
+    (folder,) = (out / "tiny").iterdir()
+    assert result.stderr == f"Error: all 2 combinations failed; see {folder / 'results.csv'}\n"
+    table = pd.read_csv(folder / "results.csv")
+    assert list(table["status"]) == ["error", "error"]
+    assert list(table["error_type"]) == ["StrategyError", "StrategyError"]
