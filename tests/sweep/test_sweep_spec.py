@@ -170,7 +170,7 @@ def test_sweep_file_unknown_top_level_key(tmp_path):
     [
         ({"grid": {"hedge.ratio": [1.0, 1.0]}}, r"sweep\.grid\.hedge\.ratio: value 1\.0 is listed twice"),
         ({"grid": {"hedge.ratio": []}}, r"sweep\.grid\.hedge\.ratio: expected a non-empty list"),
-        ({"grid": {"hedge.ratio": [1]}, "rank_order": "up"}, r"sweep\.rank_order: expected auto"),
+        ({"grid": {"hedge.ratio": [1]}, "rank_order": "up"}, r"sweep\.rank_order: expected one of auto, asc, desc, got .up."),
         ({"grid": {"hedge.ratio": [1]}, "colour": 1}, r"sweep\.colour: unknown key"),
         (
             {"grid": {"hedge.ratio": [1], "rebalance.every": ["1d"]},

@@ -15,7 +15,7 @@ import pandas as pd
 
 from perphedge.sweep.execute import Outcome
 from perphedge.sweep.results import STATUS_OK
-from perphedge.sweep.spec import HeatmapSpec, SweepSpec, lower_is_better
+from perphedge.sweep.spec import HeatmapSpec, Risk, SweepSpec, lower_is_better
 
 _CATEGORY_COLORS = (
     "#1f5fa8",
@@ -57,7 +57,7 @@ def heatmap_matrix(
     if values is None or ok.empty:
         return grid, xs, ys
     cells = pd.DataFrame({"x": xcol.to_numpy(), "y": ycol.to_numpy(), "v": values.to_numpy()})
-    agg = cells.dropna(subset=["v"]).groupby(["y", "x"], sort=False)["v"].agg(hs.agg)
+    agg = cells.dropna(subset=["v"]).groupby(["y", "x"], sort=False)["v"].agg(hs.agg.value)
     xi = {v: i for i, v in enumerate(xs)}
     yi = {v: i for i, v in enumerate(ys)}
     for (y, x), v in agg.items():
@@ -88,7 +88,7 @@ def heatmap_chart(frame: pd.DataFrame, spec: SweepSpec, hs: HeatmapSpec, path: P
     others = [k for k in spec.keys if k not in (hs.x, hs.y)]
     if spec.periods and "period" not in (hs.x, hs.y):
         others.append("period")
-    how = f" ({hs.agg} over {', '.join(others)})" if others else ""
+    how = f" ({hs.agg.value} over {', '.join(others)})" if others else ""
     better_high = not (spec.ascending if hs.metric == spec.rank_by else lower_is_better(hs.metric))
     return heatmap(
         cells,
@@ -116,13 +116,13 @@ def risk_return_chart(frame: pd.DataFrame, spec: SweepSpec, path: Path) -> Path 
     from perphedge.report.fmt import fmt_value
     from perphedge.report.plotting import PCT_FORMATTER, new_figure, save_png
 
-    risk_key = {"max_drawdown": "max_drawdown", "volatility": "volatility"}[spec.risk]
+    risk_key = spec.risk.value
     hx, hy = f"hedged_{risk_key}", "hedged_total_return"
     ux, uy = f"unhedged_{risk_key}", "unhedged_total_return"
     if any(c not in frame.columns for c in (hx, hy)):
         return None
     ok = frame[frame["status"].eq(STATUS_OK)]
-    sign = -1.0 if risk_key == "max_drawdown" else 1.0  # drawdown shown as a positive depth
+    sign = -1.0 if spec.risk is Risk.MAX_DRAWDOWN else 1.0  # drawdown shown as a positive depth
     fig, (ax,) = new_figure(1, figsize=(10.0, 6.5))
     category = _category(ok, spec)
     if category is None:
@@ -156,7 +156,7 @@ def risk_return_chart(frame: pd.DataFrame, spec: SweepSpec, path: Path) -> Path 
     ax.axhline(0.0, color="#999999", linewidth=0.8)
     ax.xaxis.set_major_formatter(PCT_FORMATTER)
     ax.yaxis.set_major_formatter(PCT_FORMATTER)
-    xlabel = "Max drawdown (depth, %)" if risk_key == "max_drawdown" else "Volatility (ann., %)"
+    xlabel = "Max drawdown (depth, %)" if spec.risk is Risk.MAX_DRAWDOWN else "Volatility (ann., %)"
     ax.set_xlabel(xlabel)
     ax.set_ylabel("Total return (%)")
     ax.set_title(f"Risk vs return: {len(ok)} hedged combinations against the unhedged basket")

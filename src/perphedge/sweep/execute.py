@@ -29,6 +29,7 @@ import numpy as np
 
 from perphedge.config import Config
 from perphedge.errors import PerphedgeError
+from perphedge.sweep.spec import Status
 
 Task = tuple[str, Config]
 DAY_NS = 86_400 * 10**9
@@ -48,7 +49,7 @@ class Outcome:
     """What one combination produced: its metrics, or its error; plus a daily equity curve."""
 
     combo_id: str
-    status: str  # ok | error | invalid
+    status: Status
     metrics: dict[str, Any] = field(default_factory=dict)
     error_type: str | None = None
     error: str | None = None
@@ -186,10 +187,10 @@ def run_one(
         days, hedged, unhedged = _daily(result)
         metrics = {k: v for k, v in result.metrics.items() if _is_scalar(v)}
     except PerphedgeError as exc:
-        return Outcome(combo_id, "error", error_type=type(exc).__name__, error=str(exc))
+        return Outcome(combo_id, Status.ERROR, error_type=type(exc).__name__, error=str(exc))
     except Exception as exc:  # noqa: BLE001 - a bug in one combination must not sink the others
-        return Outcome(combo_id, "error", error_type=type(exc).__name__, error=str(exc))
-    return Outcome(combo_id, "ok", metrics, None, None, days, hedged, unhedged)
+        return Outcome(combo_id, Status.ERROR, error_type=type(exc).__name__, error=str(exc))
+    return Outcome(combo_id, Status.OK, metrics, None, None, days, hedged, unhedged)
 
 
 def _is_scalar(value: Any) -> bool:
@@ -245,7 +246,7 @@ def chunked(tasks: Sequence[Task], n_chunks: int) -> list[list[Task]]:
 def _crashed(chunk: Sequence[Task], exc: BaseException) -> list[Outcome]:
     message = f"the worker running this chunk failed: {type(exc).__name__}: {exc}"
     return [
-        Outcome(combo_id, "error", error_type="WorkerFailed", error=message)
+        Outcome(combo_id, Status.ERROR, error_type="WorkerFailed", error=message)
         for combo_id, _ in chunk
     ]
 

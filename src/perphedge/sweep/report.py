@@ -22,6 +22,7 @@ import yaml
 
 from perphedge.sweep.pipeline import SweepRun
 from perphedge.sweep.results import STATUS_OK, metric_columns, ranked, ranked_table
+from perphedge.sweep.spec import Status
 
 try:  # libyaml's dumper is ~10x faster; 200 configs should not cost a second
     from yaml import CSafeDumper as _Dumper
@@ -74,7 +75,7 @@ def equity_frame(run: SweepRun) -> pd.DataFrame:
     parts = []
     for cid in sorted(run.outcomes):
         out = run.outcomes[cid]
-        if out.status != STATUS_OK or out.days is None:
+        if out.status is not Status.OK or out.days is None:
             continue
         parts.append(
             pd.DataFrame(

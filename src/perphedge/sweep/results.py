@@ -11,9 +11,9 @@ import pandas as pd
 
 from perphedge.sweep.execute import Outcome
 from perphedge.sweep.grid import Planned
-from perphedge.sweep.spec import SweepSpec
+from perphedge.sweep.spec import Status, SweepSpec
 
-STATUS_OK = "ok"
+STATUS_OK = Status.OK.value  # the status column holds the enum's text
 # the first columns of every results table, before the grid axes and the metrics
 ID_COLUMNS = ("combo_id", "rank")
 STATUS_COLUMNS = ("status", "error_type", "error", "digest")
@@ -95,15 +95,15 @@ def build_results(
     for p in rows:
         out = outcomes.get(p.combination.combo_id)
         if p.config is None:
-            status.append("invalid")
+            status.append(Status.INVALID.value)
             etype.append(p.error_type)
             emsg.append(p.error)
         elif out is None:
-            status.append("error")
+            status.append(Status.ERROR.value)
             etype.append("NotRun")
             emsg.append("no result came back for this combination")
         else:
-            status.append(out.status)
+            status.append(Status(out.status).value)
             etype.append(out.error_type)
             emsg.append(out.error)
     data["status"] = pd.Series(status, dtype="str")
@@ -227,7 +227,7 @@ def ranked_table(frame: pd.DataFrame, spec: SweepSpec, *, top: int = 10) -> str:
 
 def summary_line(frame: pd.DataFrame) -> str:
     counts = frame["status"].value_counts()
-    parts = [f"{int(counts.get(s, 0))} {s}" for s in (STATUS_OK, "error", "invalid")]
+    parts = [f"{int(counts.get(s.value, 0))} {s.value}" for s in Status]
     return f"{len(frame)} combinations: " + ", ".join(parts)
 
 

@@ -12,6 +12,7 @@ import datetime as dt
 import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -41,8 +42,45 @@ _LOWER_IS_BETTER_SUFFIXES = (
 _SECTION_KEYS = ("name", "grid", "periods", "rank_by", "rank_order", "heatmap", "scatter", "top")
 _SWEEP_FILE_KEYS = ("base", "name", "set", "sweep")
 _HEATMAP_KEYS = ("x", "y", "metric", "agg")
-_AGGS = ("mean", "median", "max", "min")
-_RISKS = ("max_drawdown", "volatility")
+
+
+class Status(str, Enum):
+    """Outcome of one combination (the ``status`` column)."""
+
+    OK = "ok"  # ran; its metrics are in the row
+    ERROR = "error"  # raised while running (or its worker died); error_type and error say why
+    INVALID = "invalid"  # its values do not load together as a config; it did not run
+
+
+class RankOrder(str, Enum):
+    AUTO = "auto"  # lower first for volatility, costs, counts...; higher first otherwise
+    ASC = "asc"
+    DESC = "desc"
+
+
+class Agg(str, Enum):
+    """How a heat-map cell reduces the combinations that share it."""
+
+    MEAN = "mean"
+    MEDIAN = "median"
+    MAX = "max"
+    MIN = "min"
+
+
+class Risk(str, Enum):
+    """The x axis of the risk/return scatter."""
+
+    MAX_DRAWDOWN = "max_drawdown"
+    VOLATILITY = "volatility"
+
+
+def _choice(enum: type[Enum], value: Any, where: str) -> Any:
+    try:
+        return enum(value)
+    except ValueError:
+        allowed = ", ".join(str(m.value) for m in enum)  # type: ignore[attr-defined]
+        raise ConfigError(where, f"expected one of {allowed}, got {value!r}") from None
+
 
 DEFAULT_RANK_BY = "hedged_sharpe"
 
@@ -133,7 +171,7 @@ class HeatmapSpec:
     x: str
     y: str
     metric: str
-    agg: str = "mean"
+    agg: Agg = Agg.MEAN
 
 
 @dataclass(frozen=True)
@@ -148,9 +186,9 @@ class SweepSpec:
     grid: tuple[Dimension, ...]
     periods: tuple[Period, ...] = ()
     rank_by: str = DEFAULT_RANK_BY
-    rank_order: str = "auto"  # auto | asc | desc
+    rank_order: RankOrder = RankOrder.AUTO
     heatmaps: tuple[HeatmapSpec, ...] = ()
-    risk: str = "max_drawdown"  # x axis of the risk/return scatter
+    risk: Risk = Risk.MAX_DRAWDOWN  # x axis of the risk/return scatter
     top: int = 5  # curves on the overlay chart and rows highlighted in the table
 
     @property
@@ -160,8 +198,8 @@ class SweepSpec:
     @property
     def ascending(self) -> bool:
         """True when a smaller ``rank_by`` value ranks first."""
-        if self.rank_order != "auto":
-            return self.rank_order == "asc"
+        if self.rank_order is not RankOrder.AUTO:
+            return self.rank_order is RankOrder.ASC
         return lower_is_better(self.rank_by)
 
     @property
@@ -185,13 +223,13 @@ class SweepSpec:
             },
             "periods": [[p.start, p.end] for p in self.periods],
             "rank_by": self.rank_by,
-            "rank_order": self.rank_order,
-            "scatter": {"risk": self.risk},
+            "rank_order": self.rank_order.value,
+            "scatter": {"risk": self.risk.value},
             "top": self.top,
         }
         if self.heatmaps:
             out["heatmap"] = [
-                {"x": h.x, "y": h.y, "metric": h.metric, "agg": h.agg} for h in self.heatmaps
+                {"x": h.x, "y": h.y, "metric": h.metric, "agg": h.agg.value} for h in self.heatmaps
             ]
         return out
 
@@ -428,9 +466,7 @@ def _parse_heatmap(
             )
     if raw["x"] == raw["y"]:
         raise ConfigError(where, "x and y must be two different grid keys")
-    agg = raw.get("agg", "mean")
-    if agg not in _AGGS:
-        raise ConfigError(f"{where}.agg", f"expected one of {', '.join(_AGGS)}")
+    agg = _choice(Agg, raw.get("agg", "mean"), f"{where}.agg")
     metric = check_metric(raw.get("metric", rank), f"{where}.metric")
     return HeatmapSpec(raw["x"], raw["y"], metric, agg)
 
@@ -464,9 +500,7 @@ def parse_sweep_section(
     parsed_periods = _parse_periods(periods_raw, base_period)
 
     rank = check_metric(rank_by or section.get("rank_by") or DEFAULT_RANK_BY, "sweep.rank_by")
-    order = section.get("rank_order", "auto")
-    if order not in ("auto", "asc", "desc"):
-        raise ConfigError("sweep.rank_order", f"expected auto, asc or desc, got {order!r}")
+    order = _choice(RankOrder, section.get("rank_order", "auto"), "sweep.rank_order")
 
     keys = [d.name for d in items]
     raw_heat = section.get("heatmap")
@@ -481,14 +515,12 @@ def parse_sweep_section(
     elif len(keys) >= 2:
         heats = (HeatmapSpec(keys[0], keys[1], rank),)
 
-    risk = "max_drawdown"
+    risk = Risk.MAX_DRAWDOWN
     raw_scatter = section.get("scatter")
     if raw_scatter is not None:
         if not isinstance(raw_scatter, Mapping) or set(raw_scatter) - {"risk"}:
             raise ConfigError("sweep.scatter", "expected {risk: max_drawdown | volatility}")
-        risk = raw_scatter.get("risk", risk)
-        if risk not in _RISKS:
-            raise ConfigError("sweep.scatter.risk", f"expected one of {', '.join(_RISKS)}")
+        risk = _choice(Risk, raw_scatter.get("risk", "max_drawdown"), "sweep.scatter.risk")
 
     top = section.get("top", 5)
     if not isinstance(top, int) or isinstance(top, bool) or top < 1:
