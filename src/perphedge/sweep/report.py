@@ -62,7 +62,8 @@ def write_configs(run: SweepRun, folder: Path) -> int:
         head = (
             f"# sweep {run.spec.name} ({run.run_id}), combination {p.combination.combo_id}\n"
             f"# {p.combination.label}\n"
-            f"# re-run in full: backtest run {folder / (p.combination.combo_id + '.yaml')}\n"
+            f"# re-run in full, from the project folder: backtest run "
+            f"{folder / (p.combination.combo_id + '.yaml')}\n"
         )
         text = yaml.dump(plain, Dumper=_Dumper, sort_keys=False, allow_unicode=True)
         (folder / f"{p.combination.combo_id}.yaml").write_text(head + text, encoding="utf-8")
