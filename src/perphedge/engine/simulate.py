@@ -445,10 +445,11 @@ def simulate(market: MarketArrays, params: EngineParams, targets: np.ndarray) ->
         _unhedged_curve(a_cf, arrs["spot_close"], np.zeros(0), coin_usd, 0.0, out[kn.ROW_UNHEDGED])
     elif cf is Counterfactual.BASKET_AND_COLLATERAL:
         if from_basket:
+            # the inverse legs' coins are inside basket_initial; a linear leg's USDT is not
+            usdt = np.where(inverse, 0.0, C0)
             _unhedged_curve(
-                basket_initial, arrs["spot_close"], np.zeros(0), coin_usd, 0.0,
-                out[kn.ROW_UNHEDGED],
-            )  # fmt: skip
+                basket_initial, arrs["spot_close"], usdt, coin_usd, 0.0, out[kn.ROW_UNHEDGED]
+            )
         else:
             _unhedged_curve(a0, arrs["spot_close"], C0, coin_usd, 0.0, out[kn.ROW_UNHEDGED])
     else:  # BASKET_AND_CASH: the collateral's USD stays cash
