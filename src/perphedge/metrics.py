@@ -6,7 +6,8 @@ Conventions (the report quotes them):
   run, so every return metric counts them. Without a known capital the first equity is used.
 - Daily returns: equity sampled at each UTC midnight (the last bar close in each UTC day
   ``(D 00:00, D+1 00:00]``), with the start value as the first point, so the product of
-  ``1 + r`` is the whole run's growth. Annualised with 365 days.
+  ``1 + r`` is the whole run's growth. Annualised with 365 days; with bars longer than a day
+  there is one point per bar, annualised with ``365 days / bar`` periods a year.
 - Sharpe and Sortino use rf = 0; Sortino's downside deviation is ``sqrt(mean(min(r, 0)^2))``
   over all daily returns. Undefined ratios (zero deviation, fewer than two returns) are NaN.
 - Max drawdown is on the bar-level equity, a negative fraction; its duration runs from the
@@ -83,28 +84,33 @@ def cagr(equity: np.ndarray, times_ns: np.ndarray) -> float:
     return -1.0 if growth <= 0 else float(growth ** (1.0 / years) - 1.0)
 
 
-def volatility(returns: np.ndarray) -> float:
-    """Annualised standard deviation (ddof 1) of daily returns."""
+def periods_per_year(bar_ns: int) -> float:
+    """Return periods a year of :func:`daily_returns`: 365, or 365 days / bar for longer bars."""
+    return DAYS_PER_YEAR * _DAY_NS / max(int(bar_ns), _DAY_NS)
+
+
+def volatility(returns: np.ndarray, periods: float = DAYS_PER_YEAR) -> float:
+    """Annualised standard deviation (ddof 1) of returns, ``periods`` of them a year."""
     r = np.asarray(returns, dtype=np.float64)
-    return float(np.std(r, ddof=1) * math.sqrt(DAYS_PER_YEAR)) if r.size >= 2 else math.nan
+    return float(np.std(r, ddof=1) * math.sqrt(periods)) if r.size >= 2 else math.nan
 
 
-def sharpe(returns: np.ndarray) -> float:
-    """Annualised Sharpe ratio of daily returns, rf = 0; NaN when the deviation is 0."""
+def sharpe(returns: np.ndarray, periods: float = DAYS_PER_YEAR) -> float:
+    """Annualised Sharpe ratio of returns, rf = 0; NaN when the deviation is 0."""
     r = np.asarray(returns, dtype=np.float64)
     if r.size < 2:
         return math.nan
     sd = np.std(r, ddof=1)
-    return float(np.mean(r) / sd * math.sqrt(DAYS_PER_YEAR)) if sd > 0 else math.nan
+    return float(np.mean(r) / sd * math.sqrt(periods)) if sd > 0 else math.nan
 
 
-def sortino(returns: np.ndarray) -> float:
-    """Annualised Sortino ratio, rf = 0, downside deviation over all days; NaN if it is 0."""
+def sortino(returns: np.ndarray, periods: float = DAYS_PER_YEAR) -> float:
+    """Annualised Sortino ratio, rf = 0, downside deviation over all periods; NaN if it is 0."""
     r = np.asarray(returns, dtype=np.float64)
     if r.size < 2:
         return math.nan
     dd = math.sqrt(float(np.mean(np.minimum(r, 0.0) ** 2)))
-    return float(np.mean(r) / dd * math.sqrt(DAYS_PER_YEAR)) if dd > 0 else math.nan
+    return float(np.mean(r) / dd * math.sqrt(periods)) if dd > 0 else math.nan
 
 
 def max_drawdown(equity: np.ndarray, times_ns: np.ndarray) -> tuple[float, float]:
@@ -154,13 +160,14 @@ def side_metrics(
     e = equity.to_numpy(dtype=np.float64)
     t = close_index(equity.index, bar_ns).asi8
     r = daily_returns(equity, bar_ns)
+    n = periods_per_year(bar_ns)
     mdd, mdd_days = max_drawdown(e, t)
     return {
         f"{side}_total_return": total_return(e),
         f"{side}_cagr": cagr(e, t),
-        f"{side}_volatility": volatility(r),
-        f"{side}_sharpe": sharpe(r),
-        f"{side}_sortino": sortino(r),
+        f"{side}_volatility": volatility(r, n),
+        f"{side}_sharpe": sharpe(r, n),
+        f"{side}_sortino": sortino(r, n),
         f"{side}_max_drawdown": mdd,
         f"{side}_max_drawdown_days": mdd_days,
         f"{side}_final_equity": float(e[-1]) if e.size else math.nan,
