@@ -32,7 +32,7 @@ from perphedge.config import (
 )
 from perphedge.domain import Counterfactual, InstrumentKind, Timeframe
 from perphedge.engine.types import EngineParams, LegParams, MarketArrays, Result
-from perphedge.errors import ConfigError
+from perphedge.errors import ConfigError, MissingDataError
 
 ConfigLike = Config | str | os.PathLike[str] | Mapping[str, Any]
 
@@ -155,7 +155,14 @@ def load_market(spec: DataSpec, store: Any | None = None) -> tuple[MarketArrays,
     if store is None:
         store = Store(spec.root)
     check_markets(spec, store)
-    return build_market(store, **_market_kwargs(spec))
+    try:
+        return build_market(store, **_market_kwargs(spec))
+    except MissingDataError as exc:
+        key = getattr(exc, "key", None)
+        if key is None or not hasattr(store, "missing_error"):
+            raise
+        # the data layer does not know the run's period: name it in the download command
+        raise store.missing_error(key, spec.start, spec.end) from None
 
 
 def _display_root(root: Path) -> str:
@@ -171,6 +178,7 @@ def check_markets(spec: DataSpec, store: Any) -> None:
     Raises a ConfigError at the YAML path of the first one missing, listing the known markets
     (or, when the market exists but not this series, leaves the detail to the loader).
     """
+    from perphedge.data.store import download_command
     from perphedge.domain import MarketType
 
     root = Path(getattr(store, "root", spec.root))
@@ -185,6 +193,14 @@ def check_markets(spec: DataSpec, store: Any) -> None:
             {k.symbol for k in keys if k.exchange == exchange and k.market_type is market_type}
         )
 
+    data_dir = store.cli_data_dir() if hasattr(store, "cli_data_dir") else None
+
+    def command(symbol: str, series: list[str], exchange: str) -> str:
+        """The exact download command for a market missing from the store."""
+        return download_command(
+            exchange, symbol, series, spec.timeframe, spec.start, spec.end, data_dir
+        )
+
     spot = known(spec.spot_exchange, MarketType.SPOT)
     for coin in spec.coins:
         symbol = f"{coin}/{spec.quote}"
@@ -193,16 +209,18 @@ def check_markets(spec: DataSpec, store: Any) -> None:
             raise ConfigError(
                 f"basket.coins.{coin}",
                 f"no market '{symbol}' in {where}; known: {', '.join(spot) or 'none'} "
-                f"(fetch it with: backtest download --exchange {spec.spot_exchange} "
-                f"--symbol {symbol} --timeframe {spec.timeframe})",
+                f"(fetch it with: {command(symbol, ['ohlcv'], spec.spot_exchange)})",
             )
     for j, (exchange, symbol, _kind, _size) in enumerate(spec.legs):
         swaps = known(exchange, MarketType.SWAP)
         if symbol not in swaps:
             where = _display_root(root / exchange / MarketType.SWAP.value)
+            fetch = ""
+            if ":" in symbol:  # a swap symbol: say how to fetch its mark and funding
+                fetch = f" (fetch it with: {command(symbol, ['mark', 'funding'], exchange)})"
             raise ConfigError(
                 f"hedge.legs[{j}].symbol",
-                f"no market '{symbol}' in {where}; known: {', '.join(swaps) or 'none'}",
+                f"no market '{symbol}' in {where}; known: {', '.join(swaps) or 'none'}{fetch}",
             )
 
 

@@ -74,7 +74,7 @@ def test_load_missing_file_names_command_with_start(tmp_path):
     assert str(info.value) == (
         f"no data file {tmp_path}/binance/swap/ETH_USD_ETH-1h-mark.parquet; fetch it with: "
         "backtest download --exchange binance --symbol ETH/USD:ETH --series mark --timeframe 1h "
-        "--since 2023-03-05"
+        f"--since 2023-03-05T12:00:00Z --data-dir {tmp_path}"
     )
 
 

@@ -177,15 +177,29 @@ def test_missing_file_names_path_and_download_command(tmp_path):
     expected = (
         f"no data file {tmp_path}/binance/swap/ETH_USD_ETH-1h-mark.parquet; fetch it with: "
         "backtest download --exchange binance --symbol ETH/USD:ETH --series mark "
-        "--timeframe 1h --since 2024-02-01"
+        f"--timeframe 1h --since 2024-02-01 --until 2024-03-01T08:00:00Z --data-dir {tmp_path}"
     )
     with pytest.raises(MissingDataError) as info:
-        store.read(key, since="2024-02-01")
+        store.read(key, since="2024-02-01", until="2024-03-01 08:00")
     assert str(info.value) == expected
+    assert info.value.key == key
+
+
+def test_download_command_names_the_store_unless_it_is_the_default(tmp_path, monkeypatch):
+    key = SeriesKey("binance", "ETH/USDT", "ohlcv", "1h")
+    monkeypatch.chdir(tmp_path)
+    assert Store("data").cli_data_dir() is None
+    assert Store(tmp_path / "data").cli_data_dir() is None
+    assert Store("my data").cli_data_dir() == "my data"
+    assert Store(tmp_path / "x" / "y").cli_data_dir() == "x/y"
+    assert key.download_command("2023-01-01", None, "my data") == (
+        "backtest download --exchange binance --symbol ETH/USDT --series ohlcv --timeframe 1h "
+        "--since 2023-01-01 --data-dir 'my data'"
+    )
 
 
 def test_missing_funding_command_has_no_timeframe(tmp_path):
-    with pytest.raises(MissingDataError, match=r"--series funding --since 2023-01-01$"):
+    with pytest.raises(MissingDataError, match=r"--series funding --since 2023-01-01 --data-dir"):
         Store(tmp_path).read(ETH_INV_FUNDING)
 
 

@@ -92,8 +92,7 @@ def load(
     """
     key = SeriesKey(exchange, symbol, Series(series), timeframe)
     lo, hi = to_utc(start), to_utc(end)
-    since = lo.strftime("%Y-%m-%d") if lo is not None else None
-    frame, meta = store.read(key, since=since)
+    frame, meta = store.read(key, since=lo, until=hi)
     path = store.path(key)
     report: ValidationReport = validate_frame(frame, key.series, key.timeframe, label=str(path))
     report.raise_for_errors()

@@ -18,8 +18,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shlex
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -54,6 +55,48 @@ META_FIELDS: tuple[str, ...] = (
 )
 DEFAULT_SINCE = "2023-01-01"
 _SUFFIX = ".parquet"
+
+
+def download_command(
+    exchange: str,
+    symbol: str,
+    series: Sequence[Series | str],
+    timeframe: Timeframe | str | None = None,
+    since: Any = None,
+    until: Any = None,
+    data_dir: str | os.PathLike[str] | None = None,
+) -> str:
+    """A ``backtest download`` command line that the command's own parser accepts.
+
+    ``since``/``until`` (UTC) become ``--since``/``--until`` (midnight as a plain date);
+    ``--timeframe`` is given only when a candle series is asked for; ``data_dir`` becomes
+    ``--data-dir``. Values are quoted for the shell where needed.
+    """
+    kinds = [Series(s) for s in series]
+    parts = [
+        "backtest download",
+        f"--exchange {shlex.quote(exchange)}",
+        f"--symbol {shlex.quote(symbol)}",
+        f"--series {','.join(s.value for s in kinds)}",
+    ]
+    if timeframe is not None and any(s.is_candles for s in kinds):
+        parts.append(f"--timeframe {timeframe}")
+    parts.append(f"--since {cli_time(since) if since is not None else DEFAULT_SINCE}")
+    if until is not None:
+        parts.append(f"--until {cli_time(until)}")
+    if data_dir is not None:
+        parts.append(f"--data-dir {shlex.quote(str(data_dir))}")
+    return " ".join(parts)
+
+
+def cli_time(value: Any) -> str:
+    """A UTC time as the command line takes it: ``2023-01-01`` at midnight, else
+    ``2023-01-01T08:00:00Z``."""
+    ts = pd.Timestamp(value)
+    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    if ts == ts.normalize():
+        return ts.strftime("%Y-%m-%d")
+    return ts.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass(frozen=True)
@@ -94,18 +137,17 @@ class SeriesKey:
             return f"{stem}-funding{_SUFFIX}"
         return f"{stem}-{self.timeframe}-{self.series.value}{_SUFFIX}"
 
-    def download_command(self, since: str | None = None) -> str:
-        """The exact ``backtest download`` command that fetches this series."""
-        parts = [
-            "backtest download",
-            f"--exchange {self.exchange}",
-            f"--symbol {self.symbol}",
-            f"--series {self.series.value}",
-        ]
-        if self.timeframe is not None:
-            parts.append(f"--timeframe {self.timeframe}")
-        parts.append(f"--since {since or DEFAULT_SINCE}")
-        return " ".join(parts)
+    def download_command(
+        self,
+        since: Any = None,
+        until: Any = None,
+        data_dir: str | os.PathLike[str] | None = None,
+    ) -> str:
+        """The exact ``backtest download`` command that fetches this series (see
+        :func:`download_command`)."""
+        return download_command(
+            self.exchange, self.symbol, [self.series], self.timeframe, since, until, data_dir
+        )
 
     def __str__(self) -> str:
         tf = f" {self.timeframe}" if self.timeframe is not None else ""
@@ -301,30 +343,51 @@ class Store:
         atomic_write_table(table, path)
         return path
 
-    def _missing(self, key: SeriesKey, since: str | None) -> MissingDataError:
-        return MissingDataError(
-            f"no data file {self.path(key)}; fetch it with: {key.download_command(since)}"
-        )
+    def cli_data_dir(self) -> str | None:
+        """How ``--data-dir`` must name this store for a command run in the working directory:
+        ``None`` for the default ``data`` folder there, else the root (relative if inside)."""
+        cwd = Path.cwd().resolve()
+        root = self.root.expanduser().resolve()
+        if root == cwd / "data":
+            return None
+        try:
+            return root.relative_to(cwd).as_posix()
+        except ValueError:
+            return str(root)
+
+    def missing_error(
+        self, key: SeriesKey, since: Any = None, until: Any = None
+    ) -> MissingDataError:
+        """The error for an absent file: its path and the exact command that fetches it (into
+        this store). The key is kept on the error (``.key``) so callers that know the run's
+        period can rebuild the command with it."""
+        command = key.download_command(since, until, self.cli_data_dir())
+        err = MissingDataError(f"no data file {self.path(key)}; fetch it with: {command}")
+        err.key = key  # type: ignore[attr-defined]
+        return err
 
     def read_meta(self, key: SeriesKey, since: str | None = None) -> dict[str, Any]:
         """Only the metadata (cheap: reads the Parquet footer)."""
         path = self.path(key)
         if not path.is_file():
-            raise self._missing(key, since)
+            raise self.missing_error(key, since)
         try:
             schema = pq.read_schema(path)
         except (pa.ArrowException, OSError) as exc:
             raise _corrupt(path, exc) from None
         return _meta_from_schema(key, schema.metadata)
 
-    def read(self, key: SeriesKey, since: str | None = None) -> tuple[pd.DataFrame, dict[str, Any]]:
-        """Return ``(frame, meta)``; ``since`` only shapes the download hint of a missing file.
+    def read(
+        self, key: SeriesKey, since: Any = None, until: Any = None
+    ) -> tuple[pd.DataFrame, dict[str, Any]]:
+        """Return ``(frame, meta)``; ``since``/``until`` only shape the download hint of a
+        missing file.
 
         Corrupt or truncated files raise :class:`DataValidationError` naming the file.
         """
         path = self.path(key)
         if not path.is_file():
-            raise self._missing(key, since)
+            raise self.missing_error(key, since, until)
         try:
             table = pq.read_table(path)
             frame = table.to_pandas()
