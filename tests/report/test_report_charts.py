@@ -71,3 +71,33 @@ def test_thin_positions_ignores_all_nan_columns():
     v = np.column_stack([np.arange(10_000.0), np.full(10_000, np.nan)])
     pos = thin_positions(v, max_points=300)
     assert pos[0] == 0 and pos[-1] == 9_999 and len(pos) <= 302
+
+
+def _ratio_ylabel(result, tmp_path, monkeypatch) -> str:
+    """The y-label the hedge-ratio chart draws (the figure is caught before it is saved)."""
+    from perphedge.report import charts
+
+    seen: list = []
+
+    def keep(fig, path):  # noqa: ANN001, ANN202
+        seen.append(fig)
+        return path
+
+    monkeypatch.setattr(charts, "save_png", keep)
+    charts.hedge_ratio_chart(result, tmp_path / "hedge_ratio.png")
+    (fig,) = seen
+    return fig.axes[0].get_ylabel()
+
+
+@pytest.mark.parametrize(
+    ("sizing", "label"),
+    [
+        # docs/engine.md: delta_neutral actual ratio = -X·P/B, the account's net USD delta
+        ("delta_neutral", "Hedge ratio (hedge's net short USD delta / basket value)"),
+        ("basket_only", "Hedge ratio (short notional / basket value)"),
+    ],
+)
+def test_hedge_ratio_ylabel_follows_the_sizing_rule(tmp_path, monkeypatch, sizing, label):
+    r = make_result(n_bars=48)
+    r.meta["resolved_config"]["hedge"]["sizing"] = sizing
+    assert _ratio_ylabel(r, tmp_path, monkeypatch) == label

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import re
 
+import pandas as pd
 import pytest
 from report_synth import make_result
 
@@ -59,7 +60,7 @@ def test_html_has_every_section_and_numbers(page):
     assert f'<td class="{cls}">{expect_ret}</td>' in text
     assert '<td>Liquidations</td><td class="num">1</td>' in text
     assert "Binance spot ETH/USDT close stands in for the mark" in text
-    assert "data/binance/swap/ETH_USD_ETH-funding.parquet" in text
+    assert "<td>binance/swap/ETH_USD_ETH-funding.parquet</td>" in text  # under data/
     assert "The unhedged side holds the same 10,000 USD fully in the basket." in text
     assert "symbol: ETH/USD:ETH" in text  # resolved config as YAML
     assert "fees.taker=0.0005" in text  # overrides
@@ -88,3 +89,53 @@ def test_page_builder_table_and_escaping(tmp_path):
     assert "<li>&lt;i&gt;</li>" in text and "<pre>k: &lt;v&gt;</pre>" in text
     with pytest.raises(ValueError, match="heading level must be 2, 3 or 4, got 1"):
         page.heading("x", level=1)
+
+
+def test_event_detail_reads_each_kind_of_ledger_row():
+    from perphedge.report.html import event_detail
+
+    rebalance = {"contracts": -57.0, "target_ratio": 1.0, "actual_ratio": 0.92191, "coins": -0.4}
+    assert event_detail("rebalance", rebalance) == (
+        "sold 57 contracts: ratio 0.922 before, target 1.000"
+    )
+    topup = {"contracts": -1110.0, "target_ratio": 3.0, "actual_ratio": 5.19564, "coins": 1.12538}
+    assert event_detail("topup", topup) == (
+        "added 1.12538 collateral coins: leverage 5.20x before, target 3.00x"
+    )
+    withdraw = {"contracts": -999.0, "target_ratio": 3.0, "actual_ratio": 1.4, "coins": -0.5}
+    assert event_detail("withdraw", withdraw) == (
+        "took out 0.5 collateral coins: leverage 1.40x before, target 3.00x"
+    )
+    liq = {"contracts": 999.0, "price": 2345.5, "coins": 0.02, "target_ratio": 1.0}
+    assert event_detail("liquidation", liq) == "closed 999 contracts at 2,345.50; fee 0.02 coins"
+
+
+def test_events_table_shows_bar_closes_and_no_overloaded_ratio_columns(page):
+    text, _, r = page
+    events = text.split('id="events"', 1)[1].split('id="data-used"', 1)[0]
+    assert "<th>bar close (UTC)</th>" in events and "<th>what happened</th>" in events
+    assert "target_ratio" not in events and "actual_ratio" not in events
+    first = r.events[r.events["kind"] != "funding"].iloc[0]
+    close = (first["time"] + pd.Timedelta("1h")).strftime("%Y-%m-%d %H:%M")
+    assert f'<td class="nw">{close}</td>' in events
+
+
+def test_ratio_caption_says_what_the_ratio_measures(tmp_path):
+    r = make_result(n_bars=48)
+    r.meta["resolved_config"]["hedge"]["sizing"] = "delta_neutral"
+    text = render_html(r, {}, tmp_path / "a.html").read_text()
+    assert "hedge&#x27;s net short USD delta / basket value" not in text  # no charts, no caption
+    charts = render_charts(r, tmp_path)
+    text = render_html(r, charts, tmp_path / "b.html").read_text()
+    assert "Ratio = hedge&#x27;s net short USD delta / basket value (the short&#x27;s" in text
+    r.meta["resolved_config"]["hedge"]["sizing"] = "basket_only"
+    text = render_html(r, charts, tmp_path / "c.html").read_text()
+    assert "Ratio = short notional / basket value.</figcaption>" in text
+
+
+def test_data_used_paths_are_shown_inside_the_store(page):
+    text, _, _ = page
+    used = text.split('id="data-used"', 1)[1]
+    assert "Files under data/ (the data store)" in used
+    assert "<td>binance/spot/SOL_USDT-1h-ohlcv.parquet</td>" in used
+    assert '<table class="wrap">' in used

@@ -33,14 +33,6 @@ def _overrides(sets: tuple[str, ...], start: str | None, end: str | None) -> lis
     return items
 
 
-def _json_default(value: Any) -> Any:
-    if isinstance(value, Path):
-        return str(value)
-    if hasattr(value, "item"):
-        return value.item()
-    return str(value)
-
-
 @click.command("run")
 @click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help=_SET_HELP)
@@ -52,7 +44,13 @@ def _json_default(value: Any) -> Any:
     help="Write the run under DIR/<config-name>/<run-id>/ instead of outputs.dir (reports/).",
 )
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars and no summary table.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (metrics, paths).")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print only one JSON object (metrics, warnings, file paths; NaN as null) and no "
+    "progress bars: for scripts.",
+)
 def run_cmd(
     config: Path,
     sets: tuple[str, ...],
@@ -68,9 +66,10 @@ def run_cmd(
 
         backtest run configs/eth_l1_basket.yaml --set hedge.ratio=0.5
     """
+    from perphedge.report.plain import to_plain
     from perphedge.runner import run, write_run
 
-    progress = not quiet
+    progress = not (quiet or as_json)  # --json is for scripts: nothing on stderr but errors
     result = run(config, overrides=_overrides(sets, start, end) or None, progress=progress)
     run_dir, paths = write_run(result, out, progress=progress)
     if as_json:
@@ -84,7 +83,9 @@ def run_cmd(
             "warnings": result.meta.get("warnings", []),
             "files": {k: str(v) for k, v in paths.items()},
         }
-        click.echo(json.dumps(payload, default=_json_default, allow_nan=True))
+        # strict JSON, as in metrics.json: NaN and infinities (e.g. the Sharpe ratio of a
+        # run shorter than two days) are null
+        click.echo(json.dumps(to_plain(payload), allow_nan=False))
         return
     report = paths.get("html", run_dir)
     if not quiet:

@@ -135,3 +135,26 @@ def all_notes(result: Result) -> list[str]:
             if str(n) not in seen:
                 seen.append(str(n))
     return seen
+
+
+def hedge_sizing(result: Result) -> str | None:
+    """The run's ``hedge.sizing`` (``delta_neutral`` / ``basket_only``), None if not recorded."""
+    cfg = result.meta.get("resolved_config")
+    hedge = cfg.get("hedge") if isinstance(cfg, Mapping) else None
+    sizing = hedge.get("sizing") if isinstance(hedge, Mapping) else None
+    return None if sizing is None else str(plain(sizing))
+
+
+def ratio_definition(result: Result) -> str:
+    """What the run's hedge ratio measures, after docs/engine.md ("Actual hedge ratio").
+
+    delta_neutral: the hedge account's net short USD delta (short notional less the coin
+    collateral's own long) over the basket value; basket_only: the short's notional over the
+    basket value. A linear leg has no coin collateral, so both read the same for it.
+    """
+    sizing = hedge_sizing(result)
+    if sizing == "delta_neutral":
+        return "hedge's net short USD delta / basket value"
+    if sizing == "basket_only":
+        return "short notional / basket value"
+    return "hedged USD / basket value"

@@ -22,6 +22,7 @@ from perphedge.report.access import (
     find_config_value,
     leg_indices,
     leg_label,
+    ratio_definition,
     run_title,
 )
 from perphedge.report.fmt import ATTRIBUTION_LABELS, fmt_pct, fmt_usd
@@ -139,10 +140,11 @@ def hedge_ratio_chart(result: Result, path: Path) -> Path:
     axes[0].set_title(
         f"{safe_text(run_title(result))}: target vs actual hedge ratio", fontsize=12, loc="left"
     )
+    ylabel = f"Hedge ratio ({ratio_definition(result)})"
     if n_panels == 1:
-        axes[0].set_ylabel("Hedge ratio (short notional / basket value)")
+        axes[0].set_ylabel(ylabel)
     else:
-        fig.supylabel("Hedge ratio (short notional / basket value)", fontsize=10)
+        fig.supylabel(ylabel, fontsize=10)
     x_all = plot_x(ts.index)
     if not legs:
         no_data(axes[0], "no hedge legs in this run")

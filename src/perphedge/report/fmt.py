@@ -39,7 +39,7 @@ HEDGE_METRICS: tuple[tuple[str, str], ...] = (
     ("n_withdrawals", "Collateral withdrawals"),
     ("n_liquidations", "Liquidations"),
     ("min_liq_distance", "Lowest distance to liquidation"),
-    ("max_margin_ratio", "Highest margin ratio"),
+    ("max_margin_ratio", "Highest margin ratio (liquidation at 1)"),
     ("mean_leverage", "Mean leverage"),
     ("max_leverage", "Highest leverage"),
 )
@@ -116,6 +116,18 @@ def fmt_days(value: object) -> str:
     return f"{float(value):,.1f} d"  # type: ignore[arg-type]
 
 
+def fmt_leverage(value: object) -> str:
+    """A leverage multiple: 2.654 -> '2.65x'."""
+    if is_missing(value):
+        return NA
+    return f"{float(value):,.2f}x"  # type: ignore[arg-type]
+
+
+def fmt_margin_ratio(value: object) -> str:
+    """Maintenance / margin balance (liquidation at 1), small numbers kept: 0.02489 -> '0.0249'."""
+    return fmt_ratio(value, 4)
+
+
 def formatter_for(key: str) -> Callable[[object], str]:
     """The formatter for a metric key, chosen from its name (see docs/ARCHITECTURE.md keys)."""
     if key.startswith("n_"):
@@ -131,6 +143,10 @@ def formatter_for(key: str) -> Callable[[object], str]:
         return fmt_usd
     if key.endswith(_PCT_SUFFIXES):
         return fmt_pct
+    if key.endswith("leverage"):
+        return fmt_leverage
+    if key.endswith("margin_ratio"):
+        return fmt_margin_ratio
     if key.endswith(_RATIO_SUFFIXES):
         return fmt_ratio
     return fmt_value

@@ -18,7 +18,13 @@ import pandas as pd
 import yaml
 
 from perphedge.engine.types import Result
-from perphedge.report.access import all_notes, plain, run_title
+from perphedge.report.access import (
+    all_notes,
+    hedge_sizing,
+    plain,
+    ratio_definition,
+    run_title,
+)
 from perphedge.report.fmt import (
     ATTRIBUTION_LABELS,
     HEDGE_METRICS,
@@ -42,13 +48,15 @@ th,td{padding:4px 12px;border-bottom:1px solid #e3e7ec;text-align:left;vertical-
 th{background:#f0f3f6;font-weight:600}td.num,th.num{text-align:right;
 font-variant-numeric:tabular-nums;white-space:nowrap}
 tr:hover td{background:#fafbfc}
+table.wrap{width:100%}table.wrap td{overflow-wrap:anywhere}td.nw{white-space:nowrap}
 figure{margin:1em 0 1.6em}figure img{max-width:100%;height:auto;border:1px solid #e3e7ec}
 figcaption{color:#5b6675;font-size:.9em}
 pre{background:#f6f8fa;border:1px solid #e3e7ec;padding:10px 14px;overflow:auto;font-size:.85em}
 ul.warn li{color:#8a4b08}.muted{color:#5b6675}.neg{color:#b03a2e}.pos{color:#1e7a46}
 """
 
-_NUMERIC = re.compile(r"^[-+$]*[\d,.]+(%| d| USD)?$|^n/a$|^-?\$[\d,.]+$")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}( \d{2}:\d{2}(:\d{2})?)?$")
+_NUMERIC = re.compile(r"^[-+$]*[\d,.]+(%| d| USD|x)?$|^n/a$|^-?\$[\d,.]+$")
 
 
 def esc(text: object) -> str:
@@ -103,16 +111,22 @@ class HtmlPage:
         rows: Sequence[Sequence[object]],
         *,
         caption: str | None = None,
+        wrap: bool = False,
     ) -> HtmlPage:
-        """A table of already formatted cells; cells that look numeric are right-aligned."""
+        """A table of already formatted cells; cells that look numeric are right-aligned.
+
+        ``wrap``: long text cells (paths, provenance) break anywhere so the table stays within
+        the page width.
+        """
         cap = f"<caption>{esc(caption)}</caption>" if caption else ""
         ths = "".join(f"<th{_num_cls(h, header=True)}>{esc(h)}</th>" for h in header)
         body = []
         for r in rows:
             tds = "".join(f"<td{_num_cls(c)}>{esc(c)}</td>" for c in r)
             body.append(f"<tr>{tds}</tr>")
+        cls = ' class="wrap"' if wrap else ""
         self._parts.append(
-            f"<table>{cap}<thead><tr>{ths}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+            f"<table{cls}>{cap}<thead><tr>{ths}</tr></thead><tbody>{''.join(body)}</tbody></table>"
         )
         return self
 
@@ -169,8 +183,11 @@ class HtmlPage:
 
 
 def _num_cls(cell: object, *, header: bool = False) -> str:
-    """Right-align numeric cells; negative numbers also get the 'neg' colour."""
+    """Right-align numeric cells; negative numbers also get the 'neg' colour; dates never
+    break across lines."""
     text = str(cell).strip()
+    if not header and _DATE.match(text):
+        return ' class="nw"'
     if header or not _NUMERIC.match(text):
         return ""
     return ' class="num neg"' if text.startswith("-") and len(text) > 1 else ' class="num"'
@@ -197,6 +214,29 @@ def _format_column(col: pd.Series) -> list[str]:
     return [_cell(v) for v in col.to_list()]
 
 
+def _store_root(paths: Sequence[str]) -> str | None:
+    """The store folder of data files laid out as <root>/<exchange>/<spot|swap>/<file>."""
+    roots = set()
+    for path in paths:
+        parts = path.replace("\\", "/").split("/")
+        if len(parts) < 4 or parts[-2] not in ("spot", "swap"):
+            return None
+        roots.add("/".join(parts[:-3]))
+    return roots.pop() if len(roots) == 1 else None
+
+
+def _source_cell(column: str, value: object) -> str:
+    """A cell of the data-used table: times as 'YYYY-MM-DD HH:MM UTC', digests shortened."""
+    if column in ("first", "last") and isinstance(value, str):
+        try:
+            ts = pd.Timestamp(value)
+        except ValueError:
+            return value
+        ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+        return ts.strftime("%Y-%m-%d %H:%M")
+    return _short_hash(_cell(value))
+
+
 def _cell(v: object) -> str:
     v = plain(v)
     if isinstance(v, pd.Timestamp):
@@ -217,6 +257,20 @@ CHART_CAPTIONS: dict[str, str] = {
     "total.",
 }
 EVENTS_SHOWN = 50
+
+
+def chart_caption(name: str, result: Result) -> str | None:
+    """The caption under a chart in report.html; the ratio chart says what its ratio measures."""
+    caption = CHART_CAPTIONS.get(name)
+    if name == "hedge_ratio" and caption:
+        caption += f" Ratio = {ratio_definition(result)}"
+        if hedge_sizing(result) == "delta_neutral":
+            caption += (
+                " (the short's notional less the USD value of the coins posted as its collateral,"
+                " which are themselves a long; docs/engine.md)"
+            )
+        caption += "."
+    return caption
 
 
 def _headline(page: HtmlPage, m: Mapping[str, object]) -> None:
@@ -243,23 +297,101 @@ def _attribution(page: HtmlPage, result: Result) -> None:
     page.table(["Component", "USD"], rows)
 
 
+def _num(value: object) -> float:
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def event_detail(kind: str, row: Mapping[str, object]) -> str:
+    """What one ledger event means, in words.
+
+    The engine's event ledger reuses its columns by kind (docs/engine.md): for a rebalance
+    ``contracts`` is the change traded and ``target_ratio``/``actual_ratio`` are the target and
+    the ratio before the trade; for a top-up or withdrawal they are the target leverage and the
+    leverage before it (``contracts`` the position held); for funding ``target_ratio`` is the
+    rate; for a liquidation ``contracts`` is the size closed and ``price`` the liquidation price.
+    """
+    c, tgt, act = (
+        _num(row.get("contracts")),
+        _num(row.get("target_ratio")),
+        _num(row.get("actual_ratio")),
+    )
+    coins, price = _num(row.get("coins")), _num(row.get("price"))
+    if kind == "rebalance":
+        side = "sold" if c < 0 else "bought"
+        return f"{side} {abs(c):,.6g} contracts: ratio {act:.3f} before, target {tgt:.3f}"
+    if kind in ("topup", "withdraw"):
+        moved = "added" if kind == "topup" else "took out"
+        return (
+            f"{moved} {abs(coins):.6g} collateral coins: leverage {act:.2f}x before, "
+            f"target {tgt:.2f}x"
+        )
+    if kind == "liquidation":
+        return f"closed {abs(c):,.6g} contracts at {price:,.2f}; fee {abs(coins):.6g} coins"
+    if kind == "funding":
+        return f"rate {tgt * 100:.4f}% on {abs(c):,.6g} contracts"
+    return ""
+
+
 def _events(page: HtmlPage, result: Result) -> None:
     ev = result.events
     if ev is None or len(ev) == 0:
         page.paragraph("No events.", muted=True)
         return
-    kinds = ev["kind"].map(lambda v: str(plain(v))) if "kind" in ev.columns else None
-    if kinds is not None:
-        counts = kinds.value_counts().sort_index()
-        page.table(["Kind", "Count"], [[k, f"{int(n):,d}"] for k, n in counts.items()])
-        non_funding = ev[(kinds != "funding").to_numpy()]
-        if len(non_funding):
-            page.heading(f"First events other than funding (of {len(non_funding):,d})", 3)
-            page.frame(non_funding, max_rows=EVENTS_SHOWN)
-            page.paragraph("Every event, funding included, is in events.csv.", muted=True)
-            return
-    page.heading("First events", 3)
-    page.frame(ev, max_rows=EVENTS_SHOWN)
+    if "kind" not in ev.columns:
+        page.heading("First events", 3)
+        page.frame(ev, max_rows=EVENTS_SHOWN)
+        return
+    kinds = ev["kind"].map(lambda v: str(plain(v)))
+    counts = kinds.value_counts().sort_index()
+    page.table(["Kind", "Count"], [[k, f"{int(n):,d}"] for k, n in counts.items()])
+    shown = ev[(kinds != "funding").to_numpy()]
+    title = f"First events other than funding (of {len(shown):,d})"
+    if len(shown) == 0:
+        shown, title = ev, f"First events (of {len(ev):,d})"
+    page.heading(title, 3)
+    bar = _bar_length(result)
+    rows = []
+    for rec in shown.head(EVENTS_SHOWN).to_dict("records"):
+        kind = str(plain(rec.get("kind")))
+        t = rec.get("time")
+        opened = pd.Timestamp(t) if t is not None else None
+        closed = opened + bar if opened is not None and bar is not None else None
+        rows.append(
+            [
+                _cell(closed) if closed is not None else _cell(opened),
+                kind,
+                _cell(rec.get("leg")),
+                fmt_usd(rec.get("usd")),
+                _cell(rec.get("price")),
+                event_detail(kind, rec),
+            ]
+        )
+    when = "bar close (UTC)" if bar is not None else "bar open (UTC)"
+    page.table([when, "kind", "leg", "USD", "price", "what happened"], rows)
+    if len(shown) > EVENTS_SHOWN:
+        page.paragraph(f"First {EVENTS_SHOWN} of {len(shown):,d} rows.", muted=True)
+    page.paragraph(
+        "Times here are bar closes, when the engine acts; events.csv labels each event by its "
+        "bar's open time (one bar earlier), like every series. Every event, funding included, "
+        "is in events.csv.",
+        muted=True,
+    )
+
+
+def _bar_length(result: Result) -> pd.Timedelta | None:
+    """The run's bar length from meta['timeframe'] (None if unknown)."""
+    tf = result.meta.get("timeframe")
+    if not tf:
+        return None
+    try:
+        from perphedge.domain import Timeframe
+
+        return pd.Timedelta(Timeframe.parse(str(tf)).ns, unit="ns")
+    except (ValueError, TypeError):
+        return None
 
 
 def _data_used(page: HtmlPage, result: Result) -> None:
@@ -268,11 +400,20 @@ def _data_used(page: HtmlPage, result: Result) -> None:
         cols = ["path", "series", "first", "last", "rows", "source"]
         extra = sorted({k for s in sources if isinstance(s, Mapping) for k in s} - set(cols))
         header = cols + extra
-        rows = [
-            [_short_hash(_cell(s.get(c))) if isinstance(s, Mapping) else str(s) for c in header]
-            for s in sources
-        ]
-        page.table(header, rows)
+        paths = [str(s.get("path")) for s in sources if isinstance(s, Mapping) and s.get("path")]
+        root = _store_root(paths)
+        if root:
+            page.paragraph(f"Files under {root}/ (the data store); times are UTC bar opens.")
+        rows = []
+        for src in sources:
+            if not isinstance(src, Mapping):
+                rows.append([str(src)] + [""] * (len(header) - 1))
+                continue
+            row = [_source_cell(c, src.get(c)) for c in header]
+            if root and str(src.get("path", "")).startswith(root + "/"):
+                row[0] = str(src["path"])[len(root) + 1 :]
+            rows.append(row)
+        page.table(header, rows, wrap=True)
     else:
         page.paragraph("No data sources recorded.", muted=True)
     notes = all_notes(result)
@@ -292,12 +433,12 @@ def build_run_page(result: Result, charts: Mapping[str, Path]) -> HtmlPage:
     page = HtmlPage(f"perphedge report: {run_title(result)}", " · ".join(b for b in sub_bits if b))
     page.heading("Headline")
     if meta.get("counterfactual"):
-        page.paragraph(f"Unhedged side: {meta['counterfactual']}")
+        page.paragraph(str(meta["counterfactual"]))
     _headline(page, result.metrics)
     if charts:
         page.heading("Charts")
         for name, path in charts.items():
-            page.image(Path(path), alt=name.replace("_", " "), caption=CHART_CAPTIONS.get(name))
+            page.image(Path(path), alt=name.replace("_", " "), caption=chart_caption(name, result))
     page.heading("Attribution")
     _attribution(page, result)
     page.heading("Events")

@@ -1,0 +1,41 @@
+"""What `backtest run` prints for scripts (--json) and for people (help texts)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from perphedge.cli.main import cli
+
+REPO = Path(__file__).resolve().parents[2]
+BASKET = REPO / "configs" / "eth_l1_basket.yaml"
+NO_CHARTS = ["--set", "outputs.charts=false", "--set", "outputs.html=false"]
+
+
+@pytest.fixture(autouse=True)
+def _in_repo(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(REPO)
+
+
+def _strict(text: str) -> dict:
+    def refuse(name: str) -> None:
+        raise ValueError(f"not JSON: {name}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_json_is_strict_json_with_null_for_nan_and_nothing_on_stderr(tmp_path: Path) -> None:
+    # six hours: one day of returns at most, so volatility, Sharpe and Sortino are undefined
+    args = ["run", str(BASKET), "--start", "2023-01-01", "--end", "2023-01-01T06:00:00Z"]
+    res = CliRunner().invoke(cli, [*args, *NO_CHARTS, "--out", str(tmp_path), "--json"])
+    assert res.exit_code == 0, res.output
+    assert res.stderr == ""  # no progress bars to break a script's log
+    payload = _strict(res.stdout)
+    assert payload["metrics"]["hedged_volatility"] is None
+    assert payload["metrics"]["hedged_sharpe"] is None
+    assert payload["metrics"]["n_rebalances"] == 1
+    assert isinstance(payload["metrics"]["hedged_final_equity"], float)
+    assert Path(payload["files"]["metrics"]).is_file()
