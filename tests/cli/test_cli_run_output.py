@@ -39,3 +39,22 @@ def test_json_is_strict_json_with_null_for_nan_and_nothing_on_stderr(tmp_path: P
     assert payload["metrics"]["n_rebalances"] == 1
     assert isinstance(payload["metrics"]["hedged_final_equity"], float)
     assert Path(payload["files"]["metrics"]).is_file()
+
+
+COMMANDS = [
+    [], ["run"], ["report"], ["compare"], ["sweep"], ["baseline"], ["baseline", "save"],
+    ["baseline", "check"], ["download"], ["data"], ["data", "list"], ["data", "check"],
+    ["data", "import"],
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "backtest")
+def test_every_help_stands_on_its_own_with_an_example(command: list[str]) -> None:
+    res = CliRunner().invoke(cli, [*command, "--help"], prog_name="backtest")
+    assert res.exit_code == 0, res.output
+    usage = " ".join(["backtest", *command])
+    assert res.output.startswith(f"Usage: {usage} ")
+    # an example: a full command line of this very command (or, for a group, one under it)
+    examples = [ln.strip() for ln in res.output.splitlines() if ln.startswith("      backtest ")]
+    assert any(ln.startswith(usage) for ln in examples), res.output
+    assert "-h, --help" in res.output

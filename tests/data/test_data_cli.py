@@ -204,7 +204,41 @@ def test_data_import_candles_without_timeframe_is_exit_2(tmp_path):
         "ohlcv",
     )
     assert result.exit_code == 2
-    assert "error: data import: series 'ohlcv' needs a timeframe" in result.output
+    assert result.output == (
+        "error: --timeframe: series 'ohlcv' needs the bar length, e.g. --timeframe 1h\n"
+    )
+
+
+def test_data_import_freqtrade_mark_takes_timeframe_and_kind_from_names(tmp_path):
+    o = np.array([100.0, 101.0, 102.0])
+    raw = pd.DataFrame(
+        {
+            "date": pd.date_range("2023-01-01", periods=3, freq="1h", tz="UTC"),
+            "open": o, "high": o + 1, "low": o - 1, "close": o, "volume": 0.0,
+        }
+    )  # fmt: skip
+    src = tmp_path / "ETH_USD_ETH-1h-mark.feather"
+    raw.to_feather(src)
+    args = ["--exchange", "binance", "--symbol", "ETH/USD:ETH", "--series", "mark"]
+    result = run("data", "import", str(src), "--data-dir", str(tmp_path / "d"), *args)
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[1:] == [
+        "note: timeframe 1h taken from the file name (--timeframe to change)",
+        "note: ETH/USD:ETH recorded as inverse (from the symbol; --kind to change)",
+        "note: no --contract-size given; a run hedging with it must set "
+        "hedge.legs[i].contract_size (USD per contract)",
+    ]
+    store = Store(tmp_path / "d")
+    key = SeriesKey("binance", "ETH/USD:ETH", "mark", "1h")
+    assert store.read_meta(key)["kind"] == "inverse"
+    assert store.read(key)[0]["close"].tolist() == [100.0, 101.0, 102.0]
+    # a linear symbol, an explicit contract size: no guessing notes beyond the kind
+    args = ["--exchange", "binance", "--symbol", "ETH/USDT:USDT", "--series", "mark"]
+    result = run("data", "import", str(src), "--data-dir", str(tmp_path / "d"), *args,
+                 "--contract-size", "0.001")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "recorded as linear" in result.output and "contract-size" not in result.output
 
 
 def test_data_check_passes_on_bundled_data():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import click
@@ -39,13 +40,26 @@ def _validate_file(store: Store, key: SeriesKey) -> ValidationReport:
 
 @click.group("data")
 def data() -> None:
-    """Inspect, check and import market data in the local store."""
+    """Inspect, check and import market data in the local store (data/ by default).
+
+    \b
+        backtest data list
+        backtest data check
+        backtest data import my_eth.csv --exchange binance --symbol ETH/USDT --series ohlcv \\
+            --timeframe 1h
+    """
 
 
 @data.command("list")
 @_DATA_DIR
 def list_cmd(data_dir: Path) -> None:
-    """Show every cached series: span (UTC), rows, gaps."""
+    """Show every cached series: span (UTC bar opens), rows, gaps, missing bars, kind.
+
+    A file that cannot be read is listed with the reason. Example:
+
+    \b
+        backtest data list --data-dir data
+    """
     store = Store(data_dir)
     files = list(store.iter_files())
     if not files:
@@ -73,7 +87,15 @@ def list_cmd(data_dir: Path) -> None:
 @data.command("check")
 @_DATA_DIR
 def check_cmd(data_dir: Path) -> None:
-    """Validate every file; exit 3 listing the problems if any file fails."""
+    """Validate every file; exit 3 listing the problems if any file fails.
+
+    Checks: readable Parquet, UTC timestamps, sorted and unique, no NaN, positive prices,
+    high/low consistent, bars on the timeframe grid. Gaps and odd funding intervals are warnings
+    (exit 0). Example:
+
+    \b
+        backtest data check --data-dir data
+    """
     store = Store(data_dir)
     files = list(store.iter_files())
     if not files:
@@ -101,6 +123,21 @@ def check_cmd(data_dir: Path) -> None:
             f"{len(problems)} of {len(files)} data file(s) failed validation: {problems[0]}"
         )
     click.echo(f"{len(files)} file(s) OK")
+
+
+_TF_IN_NAME = re.compile(r"-(\d+[mhdw])(?=[-.])")
+
+
+def _timeframe_in_name(name: str) -> str | None:
+    """The bar length in a freqtrade-style file name (``ETH_USDT-1h-mark.feather`` -> 1h)."""
+    m = _TF_IN_NAME.search(name)
+    return m.group(1) if m else None
+
+
+def symbol_kind(symbol: str) -> InstrumentKind:
+    """ccxt convention: a swap settled in its base coin is inverse, otherwise linear."""
+    pair, _, settle = symbol.partition(":")
+    return InstrumentKind.INVERSE if settle == pair.partition("/")[0] else InstrumentKind.LINEAR
 
 
 def _parse_map(items: tuple[str, ...]) -> dict[str, str | None]:
@@ -153,7 +190,12 @@ def _parse_filters(items: tuple[str, ...]) -> dict[str, str]:
     show_default=True,
     help="Zone of naive CSV times: UTC, UTC+3, +05:30, Europe/London, ...",
 )
-@click.option("--time-unit", type=click.Choice(["s", "ms", "us", "ns"]), default=None)
+@click.option(
+    "--time-unit",
+    type=click.Choice(["s", "ms", "us", "ns"]),
+    default=None,
+    help="Unit of epoch-number times (always UTC), e.g. ms for 1672531200000.",
+)
 @click.option("--time-format", default=None, help="strftime format of CSV time strings.")
 @click.option(
     "--label",
@@ -166,10 +208,26 @@ def _parse_filters(items: tuple[str, ...]) -> dict[str, str]:
 @click.option("--where", "filters", multiple=True, help="Keep CSV rows with COLUMN=VALUE.")
 @click.option("--start", default=None, help="Keep rows from this UTC time on.")
 @click.option("--end", default=None, help="Keep rows before this UTC time.")
-@click.option("--kind", type=click.Choice([k.value for k in InstrumentKind]), default=None)
-@click.option("--contract-size", type=float, default=None, help="USD per inverse contract.")
+@click.option(
+    "--kind",
+    type=click.Choice([k.value for k in InstrumentKind]),
+    default=None,
+    help="Margin type of a perpetual; default: from the symbol (ETH/USD:ETH inverse, "
+    "ETH/USDT:USDT linear).",
+)
+@click.option(
+    "--contract-size",
+    type=float,
+    default=None,
+    help="USD per inverse contract (Binance COIN-M: BTC 100, others 10), or lot step in coins.",
+)
 @click.option("--source", default=None, help="Provenance note stored in the metadata.")
-@click.option("--merge/--replace", default=False, help="Merge with an existing file.")
+@click.option(
+    "--merge/--replace",
+    default=False,
+    show_default=True,
+    help="Union with an existing file for the same series, or replace it.",
+)
 def import_cmd(
     file: Path,
     data_dir: Path,
@@ -193,14 +251,35 @@ def import_cmd(
     source: str | None,
     merge: bool,
 ) -> None:
-    """Import FILE (CSV or freqtrade) into the store."""
+    """Import FILE (CSV or freqtrade feather/json/parquet) into the store.
+
+    The file lands at <data-dir>/<exchange>/<spot|swap>/<SYMBOL>-<timeframe>-<series>.parquet
+    (see docs/data.md). Examples:
+
+    \b
+        backtest data import eth.csv --exchange binance --symbol ETH/USDT --series ohlcv \\
+            --timeframe 1h --time-column date --timezone Europe/London
+        backtest data import ETH_USDT_USDT-1h-funding_rate.feather --exchange binance \\
+            --symbol ETH/USDT:USDT --series funding
+    """
+    if fmt == "auto":
+        fmt = "csv" if file.suffix.lower() in (".csv", ".txt") else "freqtrade"
+    notes: list[str] = []
+    if timeframe is None and Series(series).is_candles:
+        timeframe = _timeframe_in_name(file.name)
+        if timeframe is None:
+            raise ConfigError(
+                "--timeframe", f"series '{series}' needs the bar length, e.g. --timeframe 1h"
+            )
+        notes.append(f"timeframe {timeframe} taken from the file name (--timeframe to change)")
     try:
         tf = Timeframe.parse(timeframe) if timeframe else None
         key = SeriesKey(exchange, symbol, Series(series), tf)
     except ValueError as exc:
         raise ConfigError("data import", str(exc)) from None
-    if fmt == "auto":
-        fmt = "csv" if file.suffix.lower() in (".csv", ".txt") else "freqtrade"
+    if kind is None and ":" in symbol:
+        kind = symbol_kind(symbol).value
+        notes.append(f"{symbol} recorded as {kind} (from the symbol; --kind to change)")
     meta = {"kind": kind, "contract_size": contract_size}
     if source:
         meta["source"] = source
@@ -221,6 +300,13 @@ def import_cmd(
         path = import_freqtrade(store, key, file, meta, start=start, end=end, merge=merge)
     report = _validate_file(store, key)
     click.echo(f"wrote {path}: {report.rows} rows, {_fmt(report.first)} .. {_fmt(report.last)} UTC")
+    for note in notes:
+        click.echo(f"note: {note}")
+    if kind == InstrumentKind.INVERSE.value and contract_size is None and not merge:
+        click.echo(
+            "note: no --contract-size given; a run hedging with it must set "
+            "hedge.legs[i].contract_size (USD per contract)"
+        )
     for warning in report.warnings:
         click.echo(f"warning: {warning}")
     if not report.ok:

@@ -171,7 +171,17 @@ def download(
     data_dir: Path | None,
     no_progress: bool,
 ) -> None:
-    """Fetch candles (ohlcv, mark, index) and funding history into the store, incrementally."""
+    """Fetch candles (ohlcv, mark, index) and funding history into the store, incrementally.
+
+    Either CONFIG (everything that config needs, over its period, into its data.root) or
+    --symbol with --series (by hand). A second run fetches only what the store lacks. Needs
+    network access to the exchange (ccxt). Examples:
+
+    \b
+        backtest download configs/eth_l1_basket.yaml
+        backtest download --exchange binance --symbol ETH/USD:ETH --series mark,funding \\
+            --timeframe 1h --since 2023-01-01 --until 2024-07-01
+    """
     if config is not None and symbols:
         raise click.UsageError("give either CONFIG or --symbol, not both")
     if config is None and not symbols:

@@ -46,7 +46,20 @@ class _Group(click.Group):
 @click.version_option(__version__, prog_name="perphedge")
 @click.pass_context
 def cli(ctx: click.Context, debug: bool) -> None:
-    """perphedge: backtest hedging a spot basket with short inverse perpetuals."""
+    """perphedge: backtest hedging a spot basket with short inverse perpetuals.
+
+    Start with a shipped config (they run offline on the bundled data in data/):
+
+    \b
+        backtest run configs/eth_l1_basket.yaml
+        backtest run configs/eth_l1_basket.yaml --set hedge.ratio=0.5 --start 2023-06-01
+        backtest compare configs/eth_l1_basket.yaml configs/eth_l1_fixed_half.yaml
+        backtest data list
+
+    Every command has its own --help. Exit codes: 0 ok, 2 a user error (one line, no
+    traceback), 3 a check that found problems, 1 an internal error (rerun with
+    'backtest --debug ...' for the traceback). Config reference: docs/config.md.
+    """
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
 

@@ -104,7 +104,15 @@ def run_cmd(
 @click.argument("run_dir", type=click.Path(file_okay=False, exists=True, path_type=Path))
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary table.")
 def report_cmd(run_dir: Path, quiet: bool) -> None:
-    """Re-render the charts and report.html of a finished run from its output files."""
+    """Re-render the charts and report.html of a finished run from its output files.
+
+    RUN_DIR is one run's folder (the one holding metrics.json), as printed by 'backtest run'.
+    Nothing is re-simulated: use it after changing the report code or to restore a deleted chart.
+    Example:
+
+    \b
+        backtest report reports/eth_l1_basket/20240101T120000Z-1a2b3c4d
+    """
     from perphedge.report import load_run, summary_table, write_outputs
 
     result = load_run(run_dir)
@@ -116,7 +124,12 @@ def report_cmd(run_dir: Path, quiet: bool) -> None:
 
 @click.group("baseline")
 def baseline_group() -> None:
-    """Regression baselines: pin a config's metrics and equity curve, then check reruns."""
+    """Regression baselines: pin a config's metrics and equity curve, then check reruns.
+
+    \b
+        backtest baseline save configs/eth_l1_basket.yaml   # writes baselines/eth_l1_basket.json
+        backtest baseline check                             # reruns every baselined config
+    """
 
 
 @baseline_group.command("save")
@@ -131,7 +144,13 @@ def baseline_group() -> None:
     help="Folder of the baseline files.",
 )
 def baseline_save(configs: tuple[Path, ...], sets: tuple[str, ...], directory: Path) -> None:
-    """Run each CONFIG and write baselines/<name>.json (metrics, tolerances, equity digest)."""
+    """Run each CONFIG and write baselines/<name>.json (metrics, tolerances, equity digest).
+
+    Commit the file with the change that caused it. Example:
+
+    \b
+        backtest baseline save configs/eth_l1_basket.yaml configs/btc_spot_hedge.yaml
+    """
     from perphedge import baseline
 
     for cfg in configs:
@@ -151,7 +170,15 @@ def baseline_save(configs: tuple[Path, ...], sets: tuple[str, ...], directory: P
     help="Folder of the baseline files.",
 )
 def baseline_check(configs: tuple[Path, ...], sets: tuple[str, ...], directory: Path) -> None:
-    """Rerun CONFIGs (default: every config with a baseline); exit 3 if any metric drifted."""
+    """Rerun CONFIGs (default: every config with a baseline); exit 3 if any metric drifted.
+
+    Prints one line per config checked and one per metric that moved beyond its tolerance.
+    --set changes the rerun (not the baseline), e.g. to see a check fail:
+
+    \b
+        backtest baseline check
+        backtest baseline check configs/eth_l1_basket.yaml --set 'hedge.legs[0].taker_fee=0.001'
+    """
     from perphedge import baseline
 
     drifts = baseline.check(
@@ -182,7 +209,13 @@ def compare_cmd(
 ) -> None:
     """Put runs side by side: each item is a finished run folder or a config to run now.
 
-    --set applies to the configs only. Writes a table and an overlay chart of equity curves.
+    Prints one table (a column per run) and writes compare.csv, compare.html and an overlay
+    chart of the equity curves (compare_equity.png). --set applies to the configs only.
+    Examples:
+
+    \b
+        backtest compare configs/eth_l1_basket.yaml configs/eth_l1_fixed_half.yaml
+        backtest compare reports/eth_l1_basket/<run-id> configs/eth_l1_basket_only.yaml
     """
     from perphedge.report import compare_runs, load_run
     from perphedge.runner import MarketCache, run
