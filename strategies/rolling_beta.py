@@ -10,8 +10,8 @@ Parameters:
 - ``lookback`` (duration, default ``30d``): length of the estimation window; a whole multiple
   of ``sample``, at least two samples.
 - ``sample`` (duration or ``bar``, default ``1d``): return frequency. Sample points are the bar
-  closes that fall on the period aligned to the UTC epoch (``1d``: 00:00 UTC closes); ``bar``
-  uses every bar. Between sample points the last estimate is held.
+  closes that fall on the period aligned to the UTC epoch (``1d``: 00:00 UTC closes; on weekly
+  bars, which open on Mondays, to the bar grid); ``bar`` uses every bar. Between sample points the last estimate is held.
 - ``min_ratio`` / ``max_ratio`` (defaults 0 and 2): clip of the final ratio (before weights).
 
 Causality: the estimate at bar ``t`` uses sample points with closes at or before bar ``t``'s
@@ -54,7 +54,9 @@ def targets(
         )
     n = look_ns // sample_ns
     close_ns = ctx.index.as_unit("ns").asi8 + bar
-    rows = np.flatnonzero(close_ns % sample_ns == 0)
+    # aligned to the bar grid's phase: the epoch, or Monday for weekly bars (row 0 only)
+    phase = int(close_ns[0] % bar) if close_ns.size else 0
+    rows = np.flatnonzero((close_ns - phase) % sample_ns == 0)
     n_bars, n_legs = ctx.n_bars, ctx.n_legs
     ratio = np.full((n_bars, n_legs), np.nan)
     if rows.size >= 2:

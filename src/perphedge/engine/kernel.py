@@ -402,6 +402,9 @@ def run_kernel(
     slip_cum = slip0
     fund_cum = 0.0
     n_ev = 0
+    # Rebalance times are aligned to the bar grid's own phase: 0 (the UTC epoch) for bars of a
+    # day or less, Monday for weekly bars, whose closes would never fall on an epoch multiple.
+    phase = times[0] % bar_ns if T > 0 else 0
     for t in range(T):
         for j in range(J):
             liq_now[j] = False
@@ -484,7 +487,7 @@ def run_kernel(
                     )  # fmt: skip
 
         # (4) Hedge policy decision and trades at the close.
-        scheduled = t == 0 or (times[t] + bar_ns) % every_ns == 0
+        scheduled = t == 0 or (times[t] + bar_ns - phase) % every_ns == 0
         B = basket_value(a, spot, t)
         for j in range(J):
             h = targets[t, j]
