@@ -22,6 +22,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -316,8 +317,12 @@ class ProcessExecutor:
                 mp_context=_mp_context(self.start_method),
                 initializer=_init_worker,
             )
-            for fut in [self._pool.submit(_ready) for _ in range(self.workers)]:
-                fut.result()
+            try:
+                for fut in [self._pool.submit(_ready) for _ in range(self.workers)]:
+                    fut.result()
+            except BrokenProcessPool as exc:
+                self.close()
+                raise WorkersFailedToStart(self.workers, exc) from exc
 
     def close(self) -> None:
         if self._pool is not None:
@@ -396,6 +401,18 @@ class DaskExecutor:
                 yield _crashed(chunk, fut.exception())
             else:
                 yield fut.result()
+
+
+class WorkersFailedToStart(PerphedgeError):
+    """The local worker processes died while starting (environment, not the sweep)."""
+
+    exit_code = 1
+
+    def __init__(self, workers: int, exc: BaseException) -> None:
+        super().__init__(
+            f"could not start {workers} worker process(es) ({type(exc).__name__}: {exc}); "
+            "rerun with --serial to run in this process"
+        )
 
 
 class DaskConnectError(PerphedgeError):
