@@ -234,18 +234,60 @@ DEFAULT_INITIAL_LEVERAGE = 3.0
 # Loading
 
 
+def _yaml_files(folder: Path) -> list[Path]:
+    try:
+        return sorted(q for q in folder.iterdir() if q.suffix in (".yaml", ".yml") and q.is_file())
+    except OSError:
+        return []
+
+
+def _configs_in(folder: Path) -> str:
+    """' (it holds: a.yaml, b.yaml)' for an error about a folder given as the config."""
+    names = [q.name for q in _yaml_files(folder)]
+    if not names:
+        return ""
+    more = f", ... ({len(names)} in all)" if len(names) > 6 else ""
+    return f" (it holds: {', '.join(names[:6])}{more})"
+
+
+def _did_you_mean(path: Path) -> str:
+    """'; did you mean configs/x.yaml?' for a near-miss file name in the same folder."""
+    folder = path.parent
+    if not folder.is_dir():
+        return f" (no folder {folder})"
+    candidates = {q.stem: q for q in _yaml_files(folder)}
+    close = difflib.get_close_matches(path.stem, list(candidates), n=1, cutoff=0.8)
+    if not close:
+        return ""
+    return f"; did you mean {(folder / candidates[close[0]].name).as_posix()}?"
+
+
 def load_raw(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read a YAML file with the safe loader; the top level must be a mapping."""
     p = Path(path)
+    if p.is_dir():
+        raise ConfigError("", f"{p} is a folder; give a YAML config file{_configs_in(p)}")
     if not p.is_file():
-        raise ConfigError("", f"config file not found: {p}")
+        raise ConfigError("", f"config file not found: {p}{_did_you_mean(p)}")
     try:
-        raw = yaml.safe_load(p.read_text(encoding="utf-8"))
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError("", f"{p} is not a text file; a config is YAML text") from None
+    except OSError as exc:
+        raise ConfigError("", f"cannot read {p}: {exc.strerror or exc}") from None
+    try:
+        raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ConfigError("", f"{p}: invalid YAML{where}: {problem}") from None
+    if raw is None:
+        raise ConfigError(
+            "",
+            f"{p} is empty; a config needs at least name, period, basket and hedge "
+            "(docs/config.md; copy one from configs/)",
+        )
     if not isinstance(raw, dict):
         raise ConfigError(
             "", f"{p}: the top level must be a mapping of sections, got {_tname(raw)}"

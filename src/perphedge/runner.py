@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -478,7 +479,10 @@ class _Stages:
         if enabled:
             from tqdm import tqdm
 
-            self.bar = tqdm(total=total, desc=desc, unit="step", leave=False, file=None)
+            # disable=None: a bar only on a terminal; piped or logged stderr stays clean
+            self.bar = tqdm(
+                total=total, desc=desc, unit="step", leave=False, file=sys.stderr, disable=None
+            )
 
     @contextmanager
     def step(self, label: str) -> Iterator[None]:

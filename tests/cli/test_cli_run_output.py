@@ -58,3 +58,17 @@ def test_every_help_stands_on_its_own_with_an_example(command: list[str]) -> Non
     examples = [ln.strip() for ln in res.output.splitlines() if ln.startswith("      backtest ")]
     assert any(ln.startswith(usage) for ln in examples), res.output
     assert "-h, --help" in res.output
+
+
+def test_progress_bars_stay_out_of_a_piped_stderr(tmp_path: Path) -> None:
+    """Bars are for terminals: a log or a pipe gets only the summary (stdout) and errors."""
+    args = ["run", str(BASKET), "--start", "2023-01-01", "--end", "2023-01-03"]
+    res = CliRunner().invoke(cli, [*args, "--out", str(tmp_path)])  # stderr is not a tty here
+    assert res.exit_code == 0, res.output
+    assert res.stderr == ""
+    assert res.stdout.splitlines()[0] == "eth_l1_basket (2023-01-01 to 2023-01-03, 1h)"
+    res = CliRunner().invoke(cli, [*args, "--start", "2024-08-01", "--out", str(tmp_path)])
+    assert res.exit_code == 2
+    assert res.stderr == (
+        "error: period: start 2024-08-01T00:00:00Z must be before end 2023-01-03T00:00:00Z\n"
+    )

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import json
 import math
+import sys
 
 import numpy as np
 import pandas as pd
@@ -135,10 +137,13 @@ def test_no_trades_round_trip(tmp_path):
 
 
 def test_load_run_missing_folder_names_the_file(tmp_path):
-    with pytest.raises(
-        MissingDataError, match=r"metrics\.json not found: .* is not a finished run"
-    ):
+    with pytest.raises(MissingDataError, match=r"^no run folder .*nope \(create one with"):
         load_run(tmp_path / "nope")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(
+        MissingDataError, match=r"metrics\.json not found: .*empty is not a finished run folder"
+    ):
+        load_run(tmp_path / "empty")
 
 
 def test_load_run_corrupt_metrics(tmp_path):
@@ -149,14 +154,25 @@ def test_load_run_corrupt_metrics(tmp_path):
         load_run(tmp_path)
 
 
-def test_progress_bar_goes_to_stderr(tmp_path, capsys):
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_bar_goes_to_a_terminal_stderr_only(tmp_path, capsys, monkeypatch):
     write_outputs(make_result(n_bars=30), tmp_path, charts=False, progress=True)
-    captured = capsys.readouterr()
-    assert captured.out == ""
+    assert capsys.readouterr().err == ""  # captured stderr is no terminal: no bar in logs
+    term = _Terminal()
+    monkeypatch.setattr(sys, "stderr", term)
+    write_outputs(make_result(n_bars=30), tmp_path, charts=False, progress=True)
+    err = term.getvalue()
+    assert capsys.readouterr().out == ""
     # one step per file; the bar clears itself at the end (leave=False), the last step shown
-    assert "report:" in captured.err and "/6 [" in captured.err and "html" in captured.err
+    assert "report:" in err and "/6 [" in err and "html" in err
+    term.seek(0)
+    term.truncate()
     write_outputs(make_result(n_bars=30), tmp_path, charts=False, progress=False)
-    assert capsys.readouterr().err == ""
+    assert term.getvalue() == ""
 
 
 def test_rewriting_a_loaded_run_gives_the_same_bytes(run_dir, tmp_path):

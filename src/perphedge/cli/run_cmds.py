@@ -34,7 +34,7 @@ def _overrides(sets: tuple[str, ...], start: str | None, end: str | None) -> lis
 
 
 @click.command("run")
-@click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("config", type=click.Path(path_type=Path))  # checked by the config loader
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help=_SET_HELP)
 @click.option("--start", metavar="DATE", help="Override period.start (UTC), e.g. 2023-06-01.")
 @click.option("--end", metavar="DATE", help="Override period.end (UTC, exclusive).")
@@ -101,7 +101,7 @@ def run_cmd(
 
 
 @click.command("report")
-@click.argument("run_dir", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.argument("run_dir", type=click.Path(path_type=Path))  # checked by load_run
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary table.")
 def report_cmd(run_dir: Path, quiet: bool) -> None:
     """Re-render the charts and report.html of a finished run from its output files.
@@ -133,7 +133,7 @@ def baseline_group() -> None:
 
 
 @baseline_group.command("save")
-@click.argument("configs", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("configs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help=_SET_HELP)
 @click.option(
     "--dir",
@@ -159,7 +159,7 @@ def baseline_save(configs: tuple[Path, ...], sets: tuple[str, ...], directory: P
 
 
 @baseline_group.command("check")
-@click.argument("configs", nargs=-1, type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("configs", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help=_SET_HELP)
 @click.option(
     "--dir",
@@ -196,7 +196,7 @@ def baseline_check(configs: tuple[Path, ...], sets: tuple[str, ...], directory: 
 
 
 @click.command("compare")
-@click.argument("items", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.argument("items", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help=_SET_HELP)
 @click.option(
     "--out",
@@ -227,9 +227,11 @@ def compare_cmd(
         if item.is_dir():
             result = load_run(item)
             label = f"{result.meta.get('name', item.parent.name)}/{item.name}"
-        elif item.suffix.lower() in (".yaml", ".yml"):
+        elif item.suffix.lower() in (".yaml", ".yml"):  # a missing file: the loader says so
             result = run(item, overrides=list(sets) or None, cache=cache, progress=not quiet)
             label = str(result.meta.get("name", item.stem))
+        elif not item.exists():
+            raise ConfigError("", f"no run folder or config {item}")
         else:
             raise ConfigError("", f"{item} is neither a run folder nor a .yaml config")
         base, n = label, 2

@@ -156,7 +156,12 @@ def write_outputs(
         tasks.append(("html", lambda: render_html(result, chart_paths, out / HTML_FILE)))
     paths: dict[str, Path] = {}
     with tqdm(
-        tasks, desc="report", unit="file", file=sys.stderr, disable=not progress, leave=False
+        tasks,
+        desc="report",
+        unit="file",
+        file=sys.stderr,
+        disable=None if progress else True,  # None: only on a terminal, never into a log
+        leave=False,
     ) as bar:
         for name, task in bar:
             bar.set_postfix_str(name)
@@ -168,17 +173,34 @@ def _nan_for_null(d: Mapping[str, object]) -> dict[str, object]:
     return {k: (float("nan") if v is None else v) for k, v in d.items()}
 
 
+def _runs_below(folder: Path) -> str:
+    """'; it holds 3 runs, the latest is X' when ``folder`` is a config's folder of runs (such as
+    reports/<name>/) or a reports folder, so a user who named the parent learns what to pass."""
+    runs = sorted(
+        (
+            m.parent
+            for m in [*folder.glob(f"*/{METRICS_FILE}"), *folder.glob(f"*/*/{METRICS_FILE}")]
+        ),
+        key=lambda r: (r.name, r.as_posix()),
+    )
+    if not runs:
+        return ""
+    return f"; it holds {len(runs)} run(s), the latest is {runs[-1].as_posix()}"
+
+
 def load_run(run_dir: Path | str) -> Result:
     """Read a run folder written by :func:`write_outputs` back into a Result (for re-rendering).
 
     Metric and attribution values stored as null come back as NaN.
     """
     d = Path(run_dir)
+    if not d.is_dir():
+        raise MissingDataError(f"no run folder {d} (create one with `backtest run CONFIG`)")
     for required in (METRICS_FILE, TIMESERIES_FILE):
         if not (d / required).is_file():
             raise MissingDataError(
-                f"{d / required} not found: {d} is not a finished run folder "
-                "(create one with `backtest run CONFIG`)"
+                f"{d / required} not found: {d} is not a finished run folder"
+                f"{_runs_below(d) or ' (create one with `backtest run CONFIG`)'}"
             )
     try:
         doc = json.loads((d / METRICS_FILE).read_text(encoding="utf-8"))

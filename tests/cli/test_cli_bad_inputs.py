@@ -1,0 +1,113 @@
+"""Bad inputs a newcomer makes: each is one clear line on stderr and exit 2 (a traceback only with
+--debug), through the real click entry point."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from perphedge.cli.main import cli
+
+REPO = Path(__file__).resolve().parents[2]
+BASKET = REPO / "configs" / "eth_l1_basket.yaml"
+
+
+@pytest.fixture(autouse=True)
+def _in_repo(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(REPO)
+
+
+def one_line_error(args: list[str], code: int = 2) -> str:
+    res = CliRunner().invoke(cli, args)
+    assert res.exit_code == code, res.output
+    assert res.stdout == ""
+    assert "Traceback" not in res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1, res.stderr
+    assert lines[0].startswith("error: ")
+    return lines[0]
+
+
+def test_typo_in_config_path_suggests_the_near_file() -> None:
+    line = one_line_error(["run", "configs/eth_l1_baskt.yaml"])
+    assert line == (
+        "error: config file not found: configs/eth_l1_baskt.yaml; "
+        "did you mean configs/eth_l1_basket.yaml?"
+    )
+    line = one_line_error(["run", "config/eth_l1_basket.yaml"])
+    assert line == "error: config file not found: config/eth_l1_basket.yaml (no folder config)"
+    assert one_line_error(["compare", "configs/nothing_like_it.yaml"]) == (
+        "error: config file not found: configs/nothing_like_it.yaml"
+    )
+    assert "did you mean configs/eth_l1_basket.yaml?" in one_line_error(
+        ["baseline", "save", "configs/eth_l1_baskt.yaml"]
+    )
+
+
+def test_folder_binary_empty_and_broken_yaml(tmp_path: Path) -> None:
+    line = one_line_error(["run", "configs"])
+    assert line.startswith("error: configs is a folder; give a YAML config file (it holds: ")
+    binary = tmp_path / "x.yaml"
+    binary.write_bytes(b"\x89PNG\r\n\x1a\n\xf0\xff")
+    assert one_line_error(["run", str(binary)]) == (
+        f"error: {binary} is not a text file; a config is YAML text"
+    )
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("")
+    assert one_line_error(["run", str(empty)]) == (
+        f"error: {empty} is empty; a config needs at least name, period, basket and hedge "
+        "(docs/config.md; copy one from configs/)"
+    )
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("name: x\nperiod: {start: 2023-01-01\n  end: [\n")
+    assert one_line_error(["run", str(broken)]) == (
+        f"error: {broken}: invalid YAML at line 3, column 6: expected ',' or '}}', but got ':'"
+    )
+
+
+def test_period_outside_the_data_and_unknown_set_key() -> None:
+    line = one_line_error(["run", str(BASKET), "--start", "2019-01-01", "--end", "2019-06-01"])
+    assert line.startswith(
+        "error: binance SOL/USDT ohlcv 1h: no bars in the run window 2019-01-01 00:00 UTC .. "
+        "2019-06-01 00:00 UTC; the file covers 2023-01-01 00:00 UTC .. 2024-06-30 23:00 UTC"
+    )
+    assert one_line_error(["run", str(BASKET), "--set", "hedge.nonexistent=1"]) == (
+        "error: hedge: unknown key 'nonexistent'; allowed: ratio, sizing, legs"
+    )
+    assert one_line_error(["run", str(BASKET), "--set", "hedge.legs[3].kind=linear"]) == (
+        "error: hedge.legs[3]: index out of range; the list has 1 item(s)"
+    )
+
+
+def test_corrupt_parquet_is_one_line_and_debug_shows_the_traceback(tmp_path: Path) -> None:
+    store = tmp_path / "data"
+    for rel in ("binance/spot", "binance/swap"):
+        shutil.copytree(REPO / "data" / rel, store / rel)
+    sol = store / "binance/spot/SOL_USDT-1h-ohlcv.parquet"
+    sol.write_bytes(sol.read_bytes()[:4000])  # truncated mid-file
+    args = ["run", str(BASKET), "--set", f"data.root={store}", "--quiet", "--out", str(tmp_path)]
+    line = one_line_error(args)
+    assert line.startswith(f"error: {sol}: not a readable Parquet file (")
+    assert line.endswith("); delete it and fetch or import it again")
+    res = CliRunner().invoke(cli, ["--debug", *args])
+    assert res.exit_code == 1 and type(res.exception).__name__ == "DataValidationError"
+
+
+def test_report_on_the_parent_of_a_run_names_the_latest_run(tmp_path: Path) -> None:
+    raw = yaml.safe_load(BASKET.read_text())
+    raw["period"] = {"start": "2023-01-01", "end": "2023-01-05"}
+    raw["outputs"] = {"charts": False, "html": False}
+    cfg = tmp_path / "short.yaml"
+    cfg.write_text(yaml.safe_dump(raw, sort_keys=False))
+    res = CliRunner().invoke(cli, ["run", str(cfg), "-q", "--out", str(tmp_path / "r")])
+    assert res.exit_code == 0, res.output
+    (run_dir,) = (tmp_path / "r" / "eth_l1_basket").iterdir()
+    line = one_line_error(["report", str(tmp_path / "r" / "eth_l1_basket")])
+    assert line.endswith(f"it holds 1 run(s), the latest is {run_dir.as_posix()}")
+    assert one_line_error(["report", str(tmp_path / "nope")]) == (
+        f"error: no run folder {tmp_path / 'nope'} (create one with `backtest run CONFIG`)"
+    )
