@@ -13,7 +13,7 @@ import hashlib
 import json
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -242,11 +242,13 @@ def check(
     *,
     overrides: Mapping[str, object] | list[str] | None = None,
     directory: str | os.PathLike[str] = DEFAULT_DIR,
+    on_checked: Callable[[Path, list[Drift]], None] | None = None,
 ) -> list[Drift]:
     """Rerun each config (all with a baseline when none are given) and list the drifts.
 
     A config's recorded overrides are applied first, then ``overrides`` (e.g. a deliberate fee
-    change to see the check fail).
+    change to see the check fail). ``on_checked(config_path, drifts)`` is called after each
+    config, so a caller can report progress config by config.
     """
     directory = Path(directory)
     extra = normalize_overrides(overrides)
@@ -271,5 +273,8 @@ def check(
     for cfg_path, data in jobs:
         ov = {**data.get("overrides", {}), **extra}
         result = _run(cfg_path, ov)
-        drifts.extend(compare(data, result))
+        found = compare(data, result)
+        drifts.extend(found)
+        if on_checked is not None:
+            on_checked(cfg_path, found)
     return drifts

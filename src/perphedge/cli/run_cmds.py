@@ -181,18 +181,42 @@ def baseline_check(configs: tuple[Path, ...], sets: tuple[str, ...], directory: 
     """
     from perphedge import baseline
 
-    drifts = baseline.check(
-        list(configs) or None, overrides=list(sets) or None, directory=directory
-    )
-    if drifts:
+    failed: list[Path] = []
+    checked: list[Path] = []
+
+    def report(cfg_path: Path, drifts: list) -> None:
+        shown = _shown_path(cfg_path)
+        checked.append(cfg_path)
+        if not drifts:
+            click.echo(f"ok    {shown}")
+            return
+        failed.append(cfg_path)
+        click.echo(f"DRIFT {shown}: {len(drifts)} metric(s) moved", err=True)
         for drift in drifts:
             click.echo(f"drift: {drift}", err=True)
+
+    drifts = baseline.check(
+        list(configs) or None,
+        overrides=list(sets) or None,
+        directory=directory,
+        on_checked=report,
+    )
+    if drifts:
         names = sorted({d.config for d in drifts})
+        save = " ".join(_shown_path(p) for p in failed)
         raise CheckFailed(
             f"{len(drifts)} metric(s) drifted beyond tolerance in {', '.join(names)}; "
-            "if the change is intended, run: backtest baseline save CONFIG"
+            f"if the change is intended, run: backtest baseline save {save}"
         )
-    click.echo("baselines ok")
+    click.echo(f"baselines ok ({len(checked)} config(s))")
+
+
+def _shown_path(path: Path) -> str:
+    """A path relative to the working directory when it is inside it (shorter, copyable)."""
+    try:
+        return Path(path).resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return str(path)
 
 
 @click.command("compare")
