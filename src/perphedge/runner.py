@@ -184,8 +184,13 @@ def check_markets(spec: DataSpec, store: Any) -> None:
 
     root = Path(getattr(store, "root", spec.root))
     if not root.is_dir():
+        bundled = Path(__file__).resolve().parents[2] / "data"
+        hint = f"e.g. data.root: {bundled} (the bundled history), " if bundled.is_dir() else ""
         raise ConfigError(
-            "data.root", f"no data folder at {root}; download data with: backtest download ..."
+            "data.root",
+            f"no data folder at {root} (a relative data.root is looked up in the working "
+            f"directory, then next to the config); point it at a store, {hint}or fetch the "
+            "config's data into it with: backtest download CONFIG",
         )
     keys = list(store.keys())
 

@@ -111,3 +111,15 @@ def test_report_on_the_parent_of_a_run_names_the_latest_run(tmp_path: Path) -> N
     assert one_line_error(["report", str(tmp_path / "nope")]) == (
         f"error: no run folder {tmp_path / 'nope'} (create one with `backtest run CONFIG`)"
     )
+
+
+def test_a_config_copied_elsewhere_is_told_where_the_bundled_data_is(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "my.yaml").write_text(BASKET.read_text())
+    line = one_line_error(["run", "my.yaml", "--quiet"])
+    assert line == (
+        f"error: data.root: no data folder at {tmp_path.resolve() / 'data'} (a relative "
+        "data.root is looked up in the working directory, then next to the config); point it "
+        f"at a store, e.g. data.root: {REPO / 'data'} (the bundled history), or fetch the "
+        "config's data into it with: backtest download CONFIG"
+    )
