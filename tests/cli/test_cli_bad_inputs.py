@@ -123,3 +123,24 @@ def test_a_config_copied_elsewhere_is_told_where_the_bundled_data_is(tmp_path, m
         f"at a store, e.g. data.root: {REPO / 'data'} (the bundled history), or fetch the "
         "config's data into it with: backtest download CONFIG"
     )
+
+
+def test_debug_after_the_subcommand_shows_the_traceback(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    raw = yaml.safe_load(BASKET.read_text())
+    raw["hedge"]["ratoi"] = 1
+    bad.write_text(yaml.safe_dump(raw))
+    for args in (["--debug", "run", str(bad)], ["run", str(bad), "--debug"]):
+        res = CliRunner().invoke(cli, args)
+        assert res.exit_code == 1
+        assert type(res.exception).__name__ == "ConfigError"
+        assert str(res.exception).startswith("hedge: unknown key 'ratoi'")
+    # after "--" it is an argument, not the option
+    res = CliRunner().invoke(cli, ["run", "--", "--debug"])
+    assert res.exit_code == 2 and res.stderr == "error: config file not found: --debug\n"
+
+
+def test_data_commands_on_a_missing_folder_say_so(tmp_path: Path) -> None:
+    for command in ("list", "check"):
+        line = one_line_error(["data", command, "--data-dir", str(tmp_path / "nope")])
+        assert line == f"error: --data-dir: no folder {tmp_path / 'nope'}"

@@ -72,9 +72,13 @@ def test_data_list_shows_span_rows_gaps(tmp_path):
 
 
 def test_data_list_empty(tmp_path):
-    result = run("data", "list", "--data-dir", str(tmp_path / "none"))
+    (tmp_path / "empty").mkdir()
+    result = run("data", "list", "--data-dir", str(tmp_path / "empty"))
     assert result.exit_code == 0
-    assert result.output == f"no data files under {tmp_path / 'none'}\n"
+    assert result.output == f"no data files under {tmp_path / 'empty'}\n"
+    result = run("data", "list", "--data-dir", str(tmp_path / "none"))  # a typo is not empty
+    assert result.exit_code == 2
+    assert result.output == f"error: --data-dir: no folder {tmp_path / 'none'}\n"
 
 
 def test_data_check_ok(tmp_path):

@@ -32,6 +32,13 @@ def _fmt(ts: pd.Timestamp | None) -> str:
     return "-" if ts is None else ts.strftime("%Y-%m-%d %H:%M")
 
 
+def _existing(data_dir: Path) -> Path:
+    """The store folder, which must exist (a typo should not read as an empty store)."""
+    if not data_dir.is_dir():
+        raise ConfigError("--data-dir", f"no folder {data_dir}")
+    return data_dir
+
+
 def _validate_file(store: Store, key: SeriesKey) -> ValidationReport:
     path = store.path(key)
     frame, _ = store.read(key)
@@ -60,7 +67,7 @@ def list_cmd(data_dir: Path) -> None:
     \b
         backtest data list --data-dir data
     """
-    store = Store(data_dir)
+    store = Store(_existing(data_dir))
     files = list(store.iter_files())
     if not files:
         click.echo(f"no data files under {data_dir}")
@@ -96,7 +103,7 @@ def check_cmd(data_dir: Path) -> None:
     \b
         backtest data check --data-dir data
     """
-    store = Store(data_dir)
+    store = Store(_existing(data_dir))
     files = list(store.iter_files())
     if not files:
         raise CheckFailed(f"no data files under {data_dir}")

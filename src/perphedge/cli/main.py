@@ -18,6 +18,16 @@ from perphedge.errors import PerphedgeError
 class _Group(click.Group):
     """Click group that turns library errors into one clear line and an exit code."""
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """Accept ``--debug`` anywhere before ``--`` (``backtest run X --debug`` too): it is
+        moved in front of the subcommand, where the group's option is parsed."""
+        if ctx.parent is None and "--debug" in args:
+            cut = args.index("--") if "--" in args else len(args)
+            head = [a for a in args[:cut] if a != "--debug"]
+            if len(head) < cut:
+                args = ["--debug", *head, *args[cut:]]
+        return super().parse_args(ctx, args)
+
     def invoke(self, ctx: click.Context):  # type: ignore[override]
         try:
             return super().invoke(ctx)
