@@ -261,11 +261,16 @@ class Prepared:
 
 def basket_capital_and_weights(config: Config, market: MarketArrays) -> tuple[float, np.ndarray]:
     """Capital and weights: as configured, or, with ``basket.quantities``, the quantities' USD
-    value at the first bar's close and each coin's share of it."""
+    value at the first bar's close and each coin's share of it.
+
+    The config accepts weights whose sum is off 1 by rounding (1e-6); the engine needs 1e-9, so
+    weights outside that are divided by their sum (inside it they are used as given)."""
     coins = config.basket.coin_names
     if config.basket.coins is not None:
         assert config.capital is not None  # resolved by the loader
-        return float(config.capital), np.array([config.basket.coins[c] for c in coins])
+        w = np.array([config.basket.coins[c] for c in coins], dtype=np.float64)
+        total = float(w.sum())
+        return float(config.capital), (w / total if abs(total - 1.0) > 1e-9 else w)
     qty = np.array([config.basket.quantities[c] for c in coins])  # type: ignore[index]
     prices = np.asarray(market.spot_close[0], dtype=np.float64)
     values = qty * prices
