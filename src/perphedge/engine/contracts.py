@@ -8,6 +8,11 @@ maintenance-margin rate; ``f`` fee rate; ``s`` slippage fraction.
 
 State-changing operations take the state in and return the new state (no mutation), so each can
 be tested alone.
+
+Compile time: the one-line leaf formulas are ``inline="always"``, so numba pastes them into the
+compiled caller (the trade functions, the kernel's helpers) instead of compiling each as a unit of
+its own; that is most of the saving on a cold start (no numba cache). Called from Python they
+compile as usual. Inlining changes no arithmetic (no fastmath): results stay bit-identical.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ NAN = math.nan
 # --------------------------------------------------------------------------------------------
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def inverse_upnl(q: float, S: float, E: float, P: float) -> float:
     """Unrealized PnL in coins: ``q*S*(1/E - 1/P)``; 0 for a flat position."""
     if q == 0.0:
@@ -31,7 +36,7 @@ def inverse_upnl(q: float, S: float, E: float, P: float) -> float:
     return q * S * (1.0 / E - 1.0 / P)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def inverse_realized(d: float, S: float, E: float, P: float) -> float:
     """Realized PnL in coins of closing ``d`` contracts (signed like the position) at ``P``."""
     if d == 0.0:
@@ -39,7 +44,7 @@ def inverse_realized(d: float, S: float, E: float, P: float) -> float:
     return d * S * (1.0 / E - 1.0 / P)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def harmonic_entry(q1: float, E1: float, q2: float, P: float) -> float:
     """Average entry after adding ``q2`` contracts at ``P`` to ``q1`` at ``E1`` (same side)."""
     if q1 == 0.0:
@@ -47,25 +52,25 @@ def harmonic_entry(q1: float, E1: float, q2: float, P: float) -> float:
     return (q1 + q2) / (q1 / E1 + q2 / P)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def inverse_funding(q: float, S: float, mark: float, r: float) -> float:
     """Funding RECEIVED in coins at one event: ``-q*S/mark*r`` (r > 0: shorts receive)."""
     return -q * S / mark * r
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def funding_received(q: float, per_unit: float) -> float:
     """Funding received given the per-unit-of-short amount (``MarketArrays.funding_per_unit``)."""
     return -q * per_unit
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def inverse_fee(d: float, S: float, P: float, f: float) -> float:
     """Trading fee in coins on ``|d|`` contracts at ``P``: ``|d|*S/P*f``."""
     return abs(d) * S / P * f
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def inverse_liq_price_short(q: float, S: float, E: float, C: float, m: float) -> float:
     """Liquidation price of a short: ``(1-m)*N*S/(N*S/E - C)``; NaN when ``N*S/E <= C``."""
     if q >= 0.0:
@@ -77,19 +82,19 @@ def inverse_liq_price_short(q: float, S: float, E: float, C: float, m: float) ->
     return (1.0 - m) * N * S / denom
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def margin_balance(C: float, upnl: float) -> float:
     """Margin balance (isolated): wallet plus unrealized PnL, in the wallet's unit."""
     return C + upnl
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def maintenance_requirement(q: float, S: float, mark: float, m: float) -> float:
     """Inverse maintenance requirement in coins: ``m*|q|*S/mark``."""
     return m * abs(q) * S / mark
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def inverse_notional_coin(q: float, S: float, P: float) -> float:
     """Position notional in coins: ``|q|*S/P``."""
     return abs(q) * S / P
@@ -101,7 +106,7 @@ def account_usd_value(C: float, q: float, S: float, E: float, P: float) -> float
     return (C + inverse_upnl(q, S, E, P)) * P
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def account_coin_exposure(C: float, q: float, S: float, E: float) -> float:
     """Coin exposure (dV/dP) of an inverse margin account: ``C + q*S/E``."""
     if q == 0.0:
@@ -141,7 +146,7 @@ def apply_trade_inverse(
 # --------------------------------------------------------------------------------------------
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def linear_upnl(q: float, E: float, P: float) -> float:
     """Unrealized PnL in USDT: ``q*(P - E)``."""
     if q == 0.0:
@@ -149,7 +154,7 @@ def linear_upnl(q: float, E: float, P: float) -> float:
     return q * (P - E)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def linear_realized(d: float, E: float, P: float) -> float:
     """Realized PnL in USDT of closing ``d`` coins (signed like the position) at ``P``."""
     if d == 0.0:
@@ -157,7 +162,7 @@ def linear_realized(d: float, E: float, P: float) -> float:
     return d * (P - E)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def linear_entry(q1: float, E1: float, q2: float, P: float) -> float:
     """Average entry (arithmetic, quantity-weighted) after adding ``q2`` at ``P`` to ``q1``."""
     if q1 == 0.0:
@@ -165,25 +170,25 @@ def linear_entry(q1: float, E1: float, q2: float, P: float) -> float:
     return (q1 * E1 + q2 * P) / (q1 + q2)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def linear_funding(q: float, mark: float, r: float) -> float:
     """Funding RECEIVED in USDT at one event: ``-q*mark*r``."""
     return -q * mark * r
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def linear_fee(d: float, P: float, f: float) -> float:
     """Trading fee in USDT: ``|d|*P*f``."""
     return abs(d) * P * f
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def linear_maintenance(q: float, mark: float, m: float) -> float:
     """Linear maintenance requirement in USDT: ``m*|q|*mark``."""
     return m * abs(q) * mark
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def linear_liq_price_short(q: float, E: float, C: float, m: float) -> float:
     """Liquidation price of a linear short: ``(C + N*E)/(N*(1+m))``; NaN when flat."""
     if q >= 0.0:
@@ -231,7 +236,7 @@ def spot_buy_usd(budget: float, p: float, s: float, f: float) -> tuple[float, fl
     return coins, coins * fill * f, coins * p * s
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def spot_sell_coins(coins: float, p: float, s: float, f: float) -> tuple[float, float, float]:
     """Sell ``coins``: returns ``(usd_received, fee_usd, slip_usd)``; fill ``p*(1-s)``."""
     fill = p * (1.0 - s)

@@ -134,40 +134,37 @@ A_SLIP = 4
 A_COLL = 5
 N_ATTR = 6
 ATTR_NAMES = ("spot", "hedge_price", "funding", "fees", "slippage", "collateral_reval")
+# scratch rows of ``work`` (per leg j)
+W_TARGET = 0  # target ratio in force
+W_FUND = 1  # cumulative funding, USD
+W_Q_ENTER = 2  # position entering the bar
+W_LIQUIDATED = 3  # 1.0 if liquidated in this bar, else 0.0
+N_WORK_ROWS = 4
 
 
-# explicit signatures: one compiled version, whatever literal codes the call sites pass
+# One ledger writer for both ledgers (nine float columns each, as listed above), compiled once
+# at import with an explicit signature, whatever literal codes the call sites pass.
 _LEDGER_SIG = "int64(float64[:, ::1], int64, " + ", ".join(["float64"] * 9) + ")"
 
 
 @njit(_LEDGER_SIG, cache=True)
-def _rec_trade(led, n, t, ident, instr, side, qty, price, fee_usd, slip_usd, reason):
+def _rec_row(led, n, c0, c1, c2, c3, c4, c5, c6, c7, c8):
+    """Write row ``n`` of a ledger if it fits; returns ``n + 1`` (the count goes on past the end)."""
     if n < led.shape[0]:
-        led[n, 0] = t
-        led[n, 1] = ident
-        led[n, 2] = instr
-        led[n, 3] = side
-        led[n, 4] = qty
-        led[n, 5] = price
-        led[n, 6] = fee_usd
-        led[n, 7] = slip_usd
-        led[n, 8] = reason
+        led[n, 0] = c0
+        led[n, 1] = c1
+        led[n, 2] = c2
+        led[n, 3] = c3
+        led[n, 4] = c4
+        led[n, 5] = c5
+        led[n, 6] = c6
+        led[n, 7] = c7
+        led[n, 8] = c8
     return n + 1
 
 
-@njit(_LEDGER_SIG, cache=True)
-def _rec_event(led, n, t, kind, leg, coins, usd, price, contracts, target, actual):
-    if n < led.shape[0]:
-        led[n, 0] = t
-        led[n, 1] = kind
-        led[n, 2] = leg
-        led[n, 3] = coins
-        led[n, 4] = usd
-        led[n, 5] = price
-        led[n, 6] = contracts
-        led[n, 7] = target
-        led[n, 8] = actual
-    return n + 1
+_rec_trade = _rec_row  # (trades, n, t, id, instrument, side, qty, price, fee, slippage, reason)
+_rec_event = _rec_row  # (events, n, t, kind, leg, coins, usd, price, contracts, target, actual)
 
 
 @njit(cache=True)
@@ -380,6 +377,9 @@ def run_kernel(
     rehedge,  # bool
     a,  # (K,) basket holdings after the bar-0 allocation; updated in place
     C,  # (J,) wallets after the bar-0 allocation; updated in place
+    q,  # (J,) signed positions, 0 (flat) on entry; updated in place
+    E,  # (J,) average entries, NaN on entry; updated in place
+    work,  # (N_WORK_ROWS, J) scratch, any contents (see the W_* rows)
     fees0,  # USD fees of the bar-0 spot purchases (seed of the cumulative column)
     slip0,  # USD slippage of the bar-0 spot purchases
     out,  # (rows, T) outputs, see the row layout above
@@ -392,22 +392,24 @@ def run_kernel(
     T = times.shape[0]
     K = a.shape[0]
     J = C.shape[0]
-    q = np.zeros(J)
-    E = np.full(J, math.nan)
-    cur_tgt = np.full(J, math.nan)
-    fund_leg = np.zeros(J)
-    liq_now = np.zeros(J, dtype=np.bool_)
-    q_enter = np.zeros(J)
+    # Scratch rows come from the caller: allocating here would compile numpy's allocators too.
+    cur_tgt = work[W_TARGET]
+    fund_leg = work[W_FUND]
+    q_enter = work[W_Q_ENTER]
+    liq_now = work[W_LIQUIDATED]
+    for j in range(J):
+        cur_tgt[j] = math.nan
+        fund_leg[j] = 0.0
     fees_cum = fees0
     slip_cum = slip0
     fund_cum = 0.0
-    n_ev = 0
+    n_ev = np.int64(0)  # int64 from the start: a literal 0 costs numba's type inference two passes
     # Rebalance times are aligned to the bar grid's own phase: 0 (the UTC epoch) for bars of a
     # day or less, Monday for weekly bars, whose closes would never fall on an epoch multiple.
     phase = times[0] % bar_ns if T > 0 else 0
     for t in range(T):
         for j in range(J):
-            liq_now[j] = False
+            liq_now[j] = 0.0
             q_enter[j] = q[j]
         if t > 0:
             # Attribution of the bar's price move, with the state entering the bar fixed.
@@ -455,7 +457,7 @@ def run_kernel(
                 q[j] = q2
                 E[j] = E2
                 C[j] = c2
-                liq_now[j] = True
+                liq_now[j] = 1.0
                 instr = INSTR_INVERSE if inverse[j] else INSTR_LINEAR
                 n_tr = _rec_trade(
                     trades, n_tr, t, j, instr, 1.0, n_closed, fill, lfee * x1, 0.0,
@@ -473,7 +475,7 @@ def run_kernel(
             for j in range(J):
                 if fev[t, j] > 0 and q_enter[j] != 0.0:
                     got = funding_received(q_enter[j], fpu[t, j])
-                    if liq_now[j] and C[j] + got < 0.0:
+                    if liq_now[j] == 1.0 and C[j] + got < 0.0:
                         # liquidated in this bar: what it owes is capped at what is left
                         got = -C[j] if C[j] > 0.0 else 0.0
                     C[j] += got
@@ -493,7 +495,7 @@ def run_kernel(
             h = targets[t, j]
             if not math.isnan(h):
                 cur_tgt[j] = h
-            if rehedge and liq_now[j]:
+            if rehedge and liq_now[j] == 1.0:
                 h = cur_tgt[j]  # re-hedge to the target in force, even where this row is NaN
             elif not scheduled:
                 continue

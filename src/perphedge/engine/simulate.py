@@ -13,7 +13,6 @@ import math
 
 import numpy as np
 import pandas as pd
-from numba import njit
 
 from perphedge.domain import Counterfactual, InstrumentKind, SizingRule
 from perphedge.engine import kernel as kn
@@ -241,15 +240,19 @@ def _margin_coin(label: str, kind: InstrumentKind) -> str | None:
 # ---------------------------------------------------------------------------------------------
 
 
-@njit(cache=True)
 def _unhedged_curve(a, spot, wallet, coin_usd, cash, out):
-    """Buy-and-hold value: basket ``a`` + wallet coins ``wallet[j]`` + cash, per bar."""
-    T = spot.shape[0]
-    for t in range(T):
-        v = kn.basket_value(a, spot, t)
-        for j in range(wallet.shape[0]):
-            v += wallet[j] * coin_usd[t, j]
-        out[t] = v + cash
+    """Buy-and-hold value: basket ``a`` + wallet coins ``wallet[j]`` + cash, per bar.
+
+    Whole columns in numpy (no compilation on a cold start), adding in the order of
+    :func:`kernel.basket_value` (from 0.0, coin 0 first), so that a zero hedge reproduces the
+    kernel's equity bit for bit.
+    """
+    v = np.zeros(spot.shape[0])
+    for k in range(a.shape[0]):
+        v += a[k] * spot[:, k]
+    for j in range(wallet.shape[0]):
+        v += wallet[j] * coin_usd[:, j]
+    np.add(v, cash, out=out)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -389,6 +392,9 @@ def simulate(market: MarketArrays, params: EngineParams, targets: np.ndarray) ->
         attr[kn.A_SLIP] = -slip0
         a = a0.copy()
         C = C0.copy()
+        q = np.zeros(J)  # flat until the kernel's first decision at bar 0's close
+        E = np.full(J, np.nan)
+        work = np.empty((kn.N_WORK_ROWS, J))
         n_tr, n_ev = kn.run_kernel(
             arrs["times"],
             int(market.bar_ns),
@@ -422,6 +428,9 @@ def simulate(market: MarketArrays, params: EngineParams, targets: np.ndarray) ->
             bool(params.rehedge_after_liquidation),
             a,
             C,
+            q,
+            E,
+            work,
             fees0,
             slip0,
             out,
