@@ -230,15 +230,18 @@ def check_markets(spec: DataSpec, store: Any) -> None:
             )
 
 
-def required_data(config: Config, config_path: str | os.PathLike[str] | None = None) -> list[Any]:
-    """The series a config needs (for ``backtest download``), as the market layer lists them."""
+def required_data(
+    config: Config, config_path: str | os.PathLike[str] | None = None
+) -> list[tuple[Any, pd.Timestamp, pd.Timestamp]]:
+    """What ``backtest download CONFIG`` fetches: ``(SeriesKey, start, end)`` for each series
+    the market layer lists, over the config's period (``[start, end)``, UTC)."""
     from perphedge.market import required_data as market_required
 
     spec = data_spec(config, config_path)
     kwargs = _market_kwargs(spec)
     kwargs.pop("gap_policy")
     kwargs.pop("max_fill_bars")
-    return market_required(**kwargs)
+    return [(key, spec.start, spec.end) for key in market_required(**kwargs)]
 
 
 # ----------------------------------------------------------------------------------------------
