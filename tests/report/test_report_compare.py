@@ -117,3 +117,25 @@ def test_overlay_equity_normalized_and_one_point(tmp_path):
         tmp_path / "o.png", normalize=True,
     )  # fmt: skip
     assert png_ok(p)
+
+
+def test_runs_of_different_capital_are_rebased_to_one(tmp_path, monkeypatch):
+    from perphedge.report import compare as compare_mod
+
+    seen: dict = {}
+    real = compare_mod.overlay_equity
+
+    def spy(curves, out_path, **kw):  # noqa: ANN001, ANN202
+        seen.update(kw)
+        return real(curves, out_path, **kw)
+
+    monkeypatch.setattr(compare_mod, "overlay_equity", spy)
+    a, b = make_result(n_bars=48, seed=1), make_result(n_bars=48, seed=2)
+    a.meta["capital"], b.meta["capital"] = 10_000.0, 10_000.0
+    compare_runs([("a", a), ("b", b)], tmp_path / "same")
+    assert seen["normalize"] is False
+    b.meta["capital"] = 59_000.0  # e.g. 5 BTC against a 10,000 USD basket
+    _, paths = compare_runs([("a", a), ("b", b)], tmp_path / "diff")
+    assert seen["normalize"] is True
+    assert seen["title"].endswith("each rebased to 1 at its start (different capital)")
+    assert "each curve is rebased to 1" in paths["compare_html"].read_text()

@@ -87,6 +87,19 @@ def equity_curves(
     return curves, dashed, owner
 
 
+def _capitals_differ(results: Sequence[tuple[str, Result]]) -> bool:
+    """True when the runs start from different capital (meta['capital'], else the first
+    hedged equity), so their USD curves are better drawn rebased to 1."""
+    starts = []
+    for _, r in results:
+        cap = r.meta.get("capital")
+        if cap is None and len(r.timeseries):
+            cap = r.timeseries["equity_hedged"].iloc[0]
+        if cap is not None and np.isfinite(float(cap)):
+            starts.append(float(cap))
+    return len(starts) > 1 and (max(starts) - min(starts)) > 1e-6 * max(abs(max(starts)), 1.0)
+
+
 def compare_runs(
     results: Sequence[tuple[str, Result]], out_dir: Path | str
 ) -> tuple[str, dict[str, Path]]:
@@ -101,8 +114,12 @@ def compare_runs(
     rows = compare_rows(results)
     text = text_table(["", *names], rows)
     curves, dashed, owner = equity_curves(results)
+    rebase = _capitals_differ(results)  # USD curves of 59k and 10k runs do not compare by eye
+    title = "Equity: hedged runs (solid), unhedged (dashed)"
+    if rebase:
+        title += "; each rebased to 1 at its start (different capital)"
     chart = overlay_equity(
-        curves, out / "compare_equity.png", title="Equity: hedged runs (solid), unhedged (dashed)",
+        curves, out / "compare_equity.png", title=title, normalize=rebase,
         dashed=dashed, same_color_as=owner,
     )  # fmt: skip
     csv_path = out / "compare.csv"
@@ -113,6 +130,9 @@ def compare_runs(
     page.heading("Metrics")
     page.table(["Metric", *names], rows)
     page.heading("Equity")
-    page.image(chart, alt="equity curves", caption="Hedged equity per run; unhedged dashed.")
+    caption = "Hedged equity per run; unhedged dashed."
+    if rebase:
+        caption += " The runs start from different capital, so each curve is rebased to 1."
+    page.image(chart, alt="equity curves", caption=caption)
     html_path = page.write(out / "compare.html")
     return text, {"compare_equity": chart, "compare_csv": csv_path, "compare_html": html_path}
