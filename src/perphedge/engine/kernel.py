@@ -10,6 +10,10 @@ per bar, so :mod:`perphedge.engine.simulate` can wrap it in a DataFrame without 
 trade and event ledgers (with counters; rows past the capacity are counted but not written, and
 the caller re-runs with a larger ledger), and the attribution sums.
 
+Compile time (a cold start, with no numba cache, compiles all of this): the helpers below are
+``register_jitable``, so numba compiles them only as parts of ``run_kernel``, without the Python
+entry point an ``@njit`` function gets; the numpy scratch arrays come from the caller.
+
 Choices where docs/engine.md leaves room (each pinned by a test under tests/engine/):
 
 - The attribution runs from the capital: it adds up to ``equity_hedged[-1] - capital``, the
@@ -39,6 +43,7 @@ import math
 
 import numpy as np
 from numba import njit
+from numba.extending import register_jitable
 
 from perphedge.engine.contracts import (
     account_coin_exposure,
@@ -167,30 +172,30 @@ _rec_trade = _rec_row  # (trades, n, t, id, instrument, side, qty, price, fee, s
 _rec_event = _rec_row  # (events, n, t, kind, leg, coins, usd, price, contracts, target, actual)
 
 
-@njit(cache=True)
+@register_jitable
 def basket_value(a, spot, t):
-    """Sum of ``a[k] * spot[t, k]`` in a fixed order (shared with the counterfactual)."""
+    """Sum of ``a[k] * spot[t, k]``, coin 0 first (simulate._unhedged_curve adds in this order)."""
     v = 0.0
     for k in range(a.shape[0]):
         v += a[k] * spot[t, k]
     return v
 
 
-@njit(cache=True)
+@register_jitable
 def _upnl(inv, q, S, E, P):
     if inv:
         return inverse_upnl(q, S, E, P)
     return linear_upnl(q, E, P)
 
 
-@njit(cache=True)
+@register_jitable
 def _liq_price(inv, q, S, E, C, m):
     if inv:
         return inverse_liq_price_short(q, S, E, C, m)
     return linear_liq_price_short(q, E, C, m)
 
 
-@njit(cache=True)
+@register_jitable
 def _notional(inv, q, S, P):
     """Position notional in the wallet's unit (coins for inverse, USDT for linear)."""
     if inv:
@@ -198,14 +203,14 @@ def _notional(inv, q, S, P):
     return abs(q) * P
 
 
-@njit(cache=True)
+@register_jitable
 def _maintenance(inv, q, S, P, m):
     if inv:
         return maintenance_requirement(q, S, P, m)
     return linear_maintenance(q, P, m)
 
 
-@njit(cache=True)
+@register_jitable
 def _actual_ratio(inv, delta_neutral, q, S, E, C, P, B):
     """Hedge ratio the band compares (docs/engine.md, Sizing)."""
     if not B > 0.0:
@@ -217,7 +222,7 @@ def _actual_ratio(inv, delta_neutral, q, S, E, C, P, B):
     return -q * P / B
 
 
-@njit(cache=True)
+@register_jitable
 def _target_position(inv, delta_neutral, q, S, E, C, P, B, h):
     """Rounded target position ``q*`` (never a long): inverse whole contracts, linear lots."""
     if inv:
@@ -235,7 +240,7 @@ def _target_position(inv, delta_neutral, q, S, E, C, P, B, h):
     return qs
 
 
-@njit(cache=True)
+@register_jitable
 def _collateral_in(t, j, need, a, spot, x, ks, coin_is_usd, s, f, trades, n_tr):
     """Top-up: sell basket coins pro rata and buy ``need`` units of leg j's margin asset.
 
@@ -296,7 +301,7 @@ def _collateral_in(t, j, need, a, spot, x, ks, coin_is_usd, s, f, trades, n_tr):
     return gained, fees, slip, n_tr
 
 
-@njit(cache=True)
+@register_jitable
 def _collateral_out(t, j, excess, a, spot, x, ks, coin_is_usd, weights, s, f, trades, n_tr):
     """Withdrawal: sell ``excess`` units of leg j's margin asset and buy the basket pro rata.
 
