@@ -101,3 +101,37 @@ def test_hedge_ratio_ylabel_follows_the_sizing_rule(tmp_path, monkeypatch, sizin
     r = make_result(n_bars=48)
     r.meta["resolved_config"]["hedge"]["sizing"] = sizing
     assert _ratio_ylabel(r, tmp_path, monkeypatch) == label
+
+
+def _caught(fn, result, tmp_path, monkeypatch):  # noqa: ANN001, ANN202
+    from perphedge.report import charts
+
+    seen: list = []
+    monkeypatch.setattr(charts, "save_png", lambda fig, path: seen.append(fig) or path)
+    fn(result, tmp_path / "x.png")
+    return seen[0]
+
+
+def test_many_liquidations_are_ticks_and_runaway_leverage_is_clipped(tmp_path, monkeypatch):
+    import pandas as pd
+
+    from perphedge.report.charts import margin_chart
+
+    r = make_result(n_bars=24 * 10)
+    times = r.timeseries.index[24:224]  # a liquidation every bar for 200 bars
+    liq = pd.DataFrame({"time": times, "kind": "liquidation", "leg": 0, "coins": 0.0,
+                        "usd": 0.0, "price": 2000.0})  # fmt: skip
+    r.events = pd.concat([r.events, liq], ignore_index=True)
+    r.timeseries.loc[times[::40], "leverage_0"] = 7.7e5  # emptied wallets: notional / ~0
+    fig = _caught(margin_chart, r, tmp_path, monkeypatch)
+    ax_lev = fig.axes[0]
+    vertical = [ln for ax in fig.axes for ln in ax.lines if ln.get_linestyle() == "--"]
+    assert vertical == []  # no 200 red lines across every panel
+    labels = ax_lev.get_legend().get_texts()
+    assert "liquidation (200, ticks)" in [t.get_text() for t in labels]
+    assert ax_lev.get_ylim()[1] < 100  # the bulk (about 3x) stays readable
+    assert [t.get_text() for t in ax_lev.texts] == ["off scale: max 7.7e+05x"]
+    few = make_result(n_bars=24 * 10, liquidation_at=50)
+    fig = _caught(margin_chart, few, tmp_path, monkeypatch)
+    assert len([ln for ln in fig.axes[0].lines if ln.get_linestyle() == "--"]) == 1
+    assert list(fig.axes[0].texts) == []

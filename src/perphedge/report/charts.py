@@ -64,17 +64,47 @@ def _last(values: np.ndarray) -> float:
     return float(values[-1]) if len(values) else float("nan")
 
 
-def _mark_liquidations(axes: list[Axes], result: Result) -> bool:
-    """Red dashed vertical lines at liquidations on every panel; True if there were any."""
+MAX_LIQUIDATION_LINES = 30  # more than this are drawn as a rug, not lines across the panels
+
+
+def _mark_liquidations(axes: list[Axes], result: Result) -> int:
+    """Liquidations on every panel: red dashed vertical lines, or, when there are more than
+    :data:`MAX_LIQUIDATION_LINES` (which would paint the chart red), red ticks along each
+    panel's bottom. Returns how many there were."""
     times = events_of(result, "liquidation")
+    xs = plot_x(times)
     for ax in axes:
-        for t in plot_x(times):
+        if len(times) > MAX_LIQUIDATION_LINES:
+            ax.plot(
+                xs, np.zeros(len(xs)), "|", color=BAD_COLOR, markersize=9, alpha=0.6,
+                transform=ax.get_xaxis_transform(),
+            )  # fmt: skip
+            continue
+        for t in xs:
             ax.axvline(t, color=BAD_COLOR, linestyle="--", linewidth=1.2, alpha=0.8)
-    return len(times) > 0
+    return len(times)
 
 
-def _liq_handle() -> Line2D:
+def _liq_handle(count: int = 1) -> Line2D:
+    if count > MAX_LIQUIDATION_LINES:
+        return Line2D([], [], color=BAD_COLOR, marker="|", ls="", markersize=9,
+                      label=f"liquidation ({count:,d}, ticks)")  # fmt: skip
     return Line2D([], [], color=BAD_COLOR, linestyle="--", linewidth=1.2, label="liquidation")
+
+
+def _clip_outliers(ax: Axes, values: np.ndarray, floor: float, unit: str) -> None:
+    """Keep an axis readable when a few values are orders of magnitude above the rest (e.g.
+    leverage of a wallet emptied by a liquidation): the top is set near the bulk of the data
+    and a note gives the true maximum."""
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return
+    top, bulk = float(finite.max()), max(float(np.percentile(finite, 95)), floor)
+    if top > 10 * bulk:
+        lo = min(0.0, float(finite.min()))
+        ax.set_ylim(lo, 1.5 * bulk)
+        ax.text(0.995, 0.97, f"off scale: max {top:,.4g}{unit}", transform=ax.transAxes,
+                ha="right", va="top", fontsize=8, color=BAD_COLOR)  # fmt: skip
 
 
 def equity_chart(result: Result, path: Path) -> Path:
@@ -119,9 +149,10 @@ def equity_chart(result: Result, path: Path) -> Path:
     lo = np.nanmin(np.concatenate([dd_h, dd_u, [0.0]]))
     ax_dd.set_ylim(min(lo * 1.08, -0.01), 0.005)
     handles, labels = ax.get_legend_handles_labels()
-    if _mark_liquidations([ax, ax_dd], result):
-        handles.append(_liq_handle())
-        labels.append("liquidation")
+    n_liq = _mark_liquidations([ax, ax_dd], result)
+    if n_liq:
+        handles.append(_liq_handle(n_liq))
+        labels.append(handles[-1].get_label())
     ax.legend(handles, labels, loc="best", fontsize=9, framealpha=0.85)
     format_date_axis(ax_dd, x)
     ax.tick_params(labelbottom=False)
@@ -184,8 +215,8 @@ def hedge_ratio_chart(result: Result, path: Path) -> Path:
     for ax in axes:
         handles, labels = ax.get_legend_handles_labels()
         if liquidated and ax is axes[0]:
-            handles.append(_liq_handle())
-            labels.append("liquidation")
+            handles.append(_liq_handle(liquidated))
+            labels.append(handles[-1].get_label())
         if handles:
             ax.legend(handles, labels, loc="best", fontsize=8 if n_panels > 1 else 9,
                       framealpha=0.85, ncol=2 if shared else 1)  # fmt: skip
@@ -249,10 +280,16 @@ def margin_chart(result: Result, path: Path) -> Path:
     if legs and not any_ld:
         no_data(ax_ld, "no liquidation price (no open short, or none reachable)")
     ax_ld.axhline(0.0, color=BAD_COLOR, lw=1.0, alpha=0.7)
+    hi_band = float(band[1]) if isinstance(band, (list, tuple)) and len(band) == 2 else 0.0
+    all_lev = np.concatenate([_col(ts, f"leverage_{j}") for j in legs]) if legs else np.array([])
+    all_mr = np.concatenate([_col(ts, f"margin_ratio_{j}") for j in legs]) if legs else np.array([])
+    _clip_outliers(ax_lev, all_lev, hi_band, "x")
+    _clip_outliers(ax_mr, all_mr, 1.0, "")
     handles, labels = ax_lev.get_legend_handles_labels()
-    if _mark_liquidations([ax_lev, ax_mr, ax_ld], result):
-        handles.append(_liq_handle())
-        labels.append("liquidation")
+    n_liq = _mark_liquidations([ax_lev, ax_mr, ax_ld], result)
+    if n_liq:
+        handles.append(_liq_handle(n_liq))
+        labels.append(handles[-1].get_label())
     if handles:  # headroom above the lines, so the legend never covers them
         lo, hi = ax_lev.get_ylim()
         ax_lev.set_ylim(lo, hi + 0.45 * (hi - lo))
