@@ -12,7 +12,8 @@ the caller re-runs with a larger ledger), and the attribution sums.
 
 Compile time (a cold start, with no numba cache, compiles all of this): the helpers below are
 ``register_jitable``, so numba compiles them only as parts of ``run_kernel``, without the Python
-entry point an ``@njit`` function gets; the numpy scratch arrays come from the caller.
+entry point an ``@njit`` function gets (but once per calling context, so ``basket_value``, called
+from two, stays ``@njit``); the numpy scratch arrays come from the caller.
 
 Choices where docs/engine.md leaves room (each pinned by a test under tests/engine/):
 
@@ -172,7 +173,7 @@ _rec_trade = _rec_row  # (trades, n, t, id, instrument, side, qty, price, fee, s
 _rec_event = _rec_row  # (events, n, t, kind, leg, coins, usd, price, contracts, target, actual)
 
 
-@register_jitable
+@njit(cache=True)  # a dispatcher: one compile serves both the kernel and _collateral_out
 def basket_value(a, spot, t):
     """Sum of ``a[k] * spot[t, k]``, coin 0 first (simulate._unhedged_curve adds in this order)."""
     v = 0.0
