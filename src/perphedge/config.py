@@ -295,6 +295,13 @@ def load_raw(path: str | os.PathLike[str]) -> dict[str, Any]:
     return raw
 
 
+def _base_path(source: object, base: str) -> str:
+    """A sweep file's base config as a path a command can take (relative to the sweep file)."""
+    if isinstance(source, (str, os.PathLike)) and not Path(base).is_absolute():
+        return (Path(source).parent / base).as_posix()
+    return base
+
+
 def load_config(
     source: str | os.PathLike[str] | Mapping[str, Any] | Config,
     overrides: Mapping[str, object] | list[str] | tuple[str, ...] | None = None,
@@ -307,9 +314,11 @@ def load_config(
     else:
         raw = load_raw(source)
     if isinstance(raw.get("base"), str):
+        shown = Path(source).as_posix() if isinstance(source, (str, os.PathLike)) else "FILE"
         raise ConfigError(
             "base",
-            "this is a sweep file (it names a base config); run it with: backtest sweep FILE",
+            f"this is a sweep file (it names a base config); run it with: backtest sweep {shown}"
+            f" (or one run of its base: backtest run {_base_path(source, raw['base'])})",
         )
     raw.pop(SWEEP_KEY, None)  # a run config may carry a sweep section; `backtest run` ignores it
     if overrides:

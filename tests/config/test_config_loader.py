@@ -294,7 +294,19 @@ def test_sweep_section_is_ignored_and_sweep_files_are_pointed_to_backtest_sweep(
     err = error_of({"base": "eth_l1_basket.yaml", "sweep": {}})
     assert (err.path, err.detail) == (
         "base",
-        "this is a sweep file (it names a base config); run it with: backtest sweep FILE",
+        "this is a sweep file (it names a base config); run it with: backtest sweep FILE "
+        "(or one run of its base: backtest run eth_l1_basket.yaml)",
+    )
+
+
+def test_a_sweep_file_given_to_run_names_both_commands() -> None:
+    sweep_file = Path(__file__).resolve().parents[2] / "configs" / "eth_l1_sweep.yaml"
+    with pytest.raises(ConfigError) as info:
+        load_config(sweep_file)
+    assert info.value.detail == (
+        f"this is a sweep file (it names a base config); run it with: backtest sweep "
+        f"{sweep_file.as_posix()} (or one run of its base: backtest run "
+        f"{(sweep_file.parent / 'eth_l1_basket.yaml').as_posix()})"
     )
 
 
