@@ -584,7 +584,11 @@ def _convert(tp: Any, value: Any, path: str) -> Any:  # noqa: C901 - one branch 
         if isinstance(value, tp):
             return value
         if not isinstance(value, str) or value not in allowed:
-            raise ConfigError(path, f"unknown value {_show(value)}; allowed: {', '.join(allowed)}")
+            hint = difflib.get_close_matches(str(value).replace("-", "_"), allowed, n=1)
+            did = f" (did you mean '{hint[0]}'?)" if hint else ""
+            raise ConfigError(
+                path, f"unknown value {_show(value)}{did}; allowed: {', '.join(allowed)}"
+            )
         return tp(value)
     if tp is pd.Timestamp:
         return _timestamp(value, path)
@@ -788,7 +792,11 @@ def _validate(c: Config) -> None:  # noqa: C901 - a flat list of rules reads bes
 
     co = c.collateral
     if co.initial_leverage is not None and co.usd is not None:
-        raise ConfigError("collateral", "give initial_leverage or usd, not both")
+        raise ConfigError(
+            "collateral",
+            "give initial_leverage or usd, not both (to post a USD amount, also set "
+            "collateral.initial_leverage: null, e.g. --set collateral.initial_leverage=null)",
+        )
     if co.initial_leverage is not None:
         _check(
             co.initial_leverage > 0,

@@ -315,3 +315,14 @@ def test_load_config_accepts_a_config() -> None:
     assert load_config(c) == c
     assert isinstance(load_config(c, ["hedge.ratio=0.25"]), Config)
     assert load_config(c, ["hedge.ratio=0.25"]).hedge.ratio == 0.25
+
+
+def test_enum_typos_and_collateral_conflict_say_how_to_fix() -> None:
+    err = error_of(minimal(), ["hedge.sizing=basket-only"])
+    assert (err.path, err.detail) == (
+        "hedge.sizing",
+        "unknown value 'basket-only' (did you mean 'basket_only'?); allowed: delta_neutral, "
+        "basket_only",
+    )
+    err = error_of(minimal(), ["collateral.initial_leverage=3", "collateral.usd=500"])
+    assert err.detail.endswith("e.g. --set collateral.initial_leverage=null)")
