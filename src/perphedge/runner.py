@@ -416,6 +416,13 @@ def counterfactual_sentence(config: Config, capital: float) -> str:
     """What the unhedged side holds, in one sentence for the report."""
     coins = ", ".join(config.basket.coin_names)
     cf = config.counterfactual
+    quantities = config.basket.quantities
+    if cf is Counterfactual.BASKET and quantities is not None:
+        held = ", ".join(f"{q:g} {c}" for c, q in quantities.items())
+        return (
+            f"The unhedged side holds the configured {held} ({capital:,.2f} USD at the first "
+            "bar's close), bought with the same spot costs, and no short."
+        )
     if cf is Counterfactual.BASKET:
         return (
             f"The unhedged side puts all {capital:,.2f} USD of capital into the basket ({coins}) "

@@ -72,3 +72,16 @@ def test_progress_bars_stay_out_of_a_piped_stderr(tmp_path: Path) -> None:
     assert res.stderr == (
         "error: period: start 2024-08-01T00:00:00Z must be before end 2023-01-03T00:00:00Z\n"
     )
+
+
+def test_a_quantities_basket_says_the_unhedged_side_keeps_the_coins(tmp_path: Path) -> None:
+    cfg = REPO / "configs" / "btc_spot_hedge.yaml"
+    args = ["run", str(cfg), "--end", "2020-09-01", *NO_CHARTS, "--out", str(tmp_path), "--json"]
+    res = CliRunner().invoke(cli, args)
+    assert res.exit_code == 0, res.output
+    meta = json.loads((Path(_strict(res.stdout)["run_dir"]) / "metrics.json").read_text())["meta"]
+    assert meta["counterfactual"] == (
+        f"The unhedged side holds the configured 5 BTC ({meta['capital']:,.2f} USD at the first "
+        "bar's close), bought with the same spot costs, and no short."
+    )
+    assert meta["capital"] == pytest.approx(5 * 11_750.0, rel=0.01)  # BTC near 11,750 USD
