@@ -321,3 +321,49 @@ def test_import_slices_window(tmp_path):
     frame, _ = store.read(key)
     assert frame["open"].tolist() == [2.5]
     assert np.isclose(frame["close"].iloc[0], 2.25)
+
+
+def test_csv_errors_say_how_to_fix_them(tmp_path):
+    f = tmp_path / "long.csv"
+    write_csv(
+        f,
+        "time,exchange,pair,funding rate",
+        [
+            "2023-01-01 00:00,binance,ETHUSDCM,0.0001",
+            "2023-01-01 00:00,okx,ETHUSDCM,0.0002",
+            "2023-01-01 08:00,binance,ETHUSDCM,0.0003",
+            "2023-01-01 08:00,okx,ETHUSDCM,0.0004",
+        ],
+    )
+    cols = "(columns: time, exchange, pair, funding rate)"
+    with pytest.raises(DataValidationError) as info:
+        read_csv_frame(f, "funding", CsvSpec())
+    assert str(info.value) == (
+        f"{f}: time column 'timestamp' not found (did you mean 'time'?) {cols}; "
+        "name it with --time-column"
+    )
+    with pytest.raises(DataValidationError) as info:
+        read_csv_frame(f, "funding", CsvSpec("tme"))
+    assert "time column 'tme' not found (did you mean 'time'?)" in str(info.value)
+    with pytest.raises(DataValidationError) as info:
+        read_csv_frame(f, "funding", CsvSpec("time"))
+    assert str(info.value) == (
+        f"{f}: column 'funding_rate' for funding_rate not found (did you mean 'funding rate'?) "
+        f"{cols}; map it with --map funding_rate=COLUMN"
+    )
+    spec = CsvSpec("time", columns={"funding_rate": "funding rate"})
+    with pytest.raises(DataValidationError) as info:
+        read_csv_frame(f, "funding", spec)
+    assert str(info.value) == (
+        f"{f}: 2 timestamp(s) with different values (first at 2023-01-01 00:00 UTC); the file "
+        "holds several series: keep one with --where, e.g. --where exchange=binance (columns "
+        "that differ: exchange)"
+    )
+    spec = CsvSpec("time", columns={"funding_rate": "funding rate"}, filters={"exchang": "okx"})
+    with pytest.raises(DataValidationError) as info:
+        read_csv_frame(f, "funding", spec)
+    assert str(info.value) == (
+        f"{f}: filter column 'exchang' not in the file (did you mean 'exchange'?) {cols}"
+    )
+    spec = CsvSpec("time", columns={"funding_rate": "funding rate"}, filters={"exchange": "okx"})
+    assert read_csv_frame(f, "funding", spec)["funding_rate"].tolist() == [0.0002, 0.0004]

@@ -10,6 +10,7 @@ unresolvable daylight-saving time, conflicting duplicate rows or an unknown colu
 
 from __future__ import annotations
 
+import difflib
 import gzip
 import json
 import re
@@ -203,8 +204,41 @@ def _lookup(columns: list[str], name: str) -> str | None:
     return lowered.get(name.lower())
 
 
-def _finish(times: pd.DatetimeIndex, data: dict[str, np.ndarray], where: str) -> pd.DataFrame:
-    """Build the frame, sort it, drop exact duplicate rows, refuse conflicting ones."""
+def _did_you_mean(columns: list[str], name: str) -> str:
+    """' (did you mean 'funding rate'?)' for a near-miss column name, else ''."""
+    lowered = {c.strip().lower(): c for c in columns}
+    key = name.strip().lower()
+    close = difflib.get_close_matches(key, list(lowered), n=1, cutoff=0.6)
+    if not close:  # 'funding_rate' vs 'funding rate': compare without separators
+        squash = {re.sub(r"[\s_\-]", "", k): k for k in lowered}
+        hit = squash.get(re.sub(r"[\s_\-]", "", key))
+        close = [hit] if hit else []
+    return f" (did you mean {lowered[close[0]]!r}?)" if close else ""
+
+
+def _varying_columns(raw: pd.DataFrame, times: pd.DatetimeIndex, skip: set[str]) -> list[str]:
+    """Text columns (other than ``skip``) whose value differs between rows of the same time: in
+    a long-format file those tell the markets apart (exchange, pair, ...)."""
+    dup = times.duplicated(keep=False)
+    if not dup.any():
+        return []
+    rows = raw.loc[np.asarray(dup)]
+    keys = np.asarray(times[dup])
+    out = []
+    for col in raw.columns:
+        if col in skip or pd.api.types.is_numeric_dtype(raw[col].dtype):
+            continue  # prices differ between markets; the text columns name them
+        per_time = pd.Series(rows[col].astype(str).to_numpy()).groupby(keys).nunique()
+        if (per_time > 1).any():
+            out.append(str(col))
+    return out
+
+
+def _finish(
+    times: pd.DatetimeIndex, data: dict[str, np.ndarray], where: str, hint: str = ""
+) -> pd.DataFrame:
+    """Build the frame, sort it, drop exact duplicate rows, refuse conflicting ones (``hint``
+    is appended to that error: how to tell the rows apart)."""
     frame = pd.DataFrame(data, index=pd.DatetimeIndex(times, name=INDEX_NAME))
     frame = frame.sort_index(kind="stable")
     dup = frame.index.duplicated(keep=False)
@@ -215,7 +249,7 @@ def _finish(times: pd.DatetimeIndex, data: dict[str, np.ndarray], where: str) ->
             first = conflicting[conflicting].index[0]
             raise DataValidationError(
                 f"{where}: {int(conflicting.sum())} timestamp(s) with different values "
-                f"(first at {first:%Y-%m-%d %H:%M} UTC)"
+                f"(first at {first:%Y-%m-%d %H:%M} UTC){hint}"
             )
         frame = frame[~frame.index.duplicated(keep="first")]
     return frame
@@ -244,7 +278,11 @@ def read_csv_frame(
         ) from None
     for col, wanted in spec.filters.items():
         if col not in raw.columns:
-            raise DataValidationError(f"{where}: filter column {col!r} not in the file")
+            cols = [str(c) for c in raw.columns]
+            raise DataValidationError(
+                f"{where}: filter column {col!r} not in the file{_did_you_mean(cols, col)} "
+                f"(columns: {', '.join(cols)})"
+            )
         raw = raw[raw[col].astype(str) == str(wanted)]
     if raw.empty:
         raise DataValidationError(f"{where}: no rows to import")
@@ -252,7 +290,9 @@ def read_csv_frame(
     time_col = _lookup(present, spec.time_column)
     if time_col is None:
         raise DataValidationError(
-            f"{where}: time column {spec.time_column!r} not found (columns: {', '.join(present)})"
+            f"{where}: time column {spec.time_column!r} not found"
+            f"{_did_you_mean(present, spec.time_column)} (columns: {', '.join(present)}); "
+            "name it with --time-column"
         )
     data: dict[str, np.ndarray] = {}
     targets = _target_columns(series, [*spec.columns, *(c.strip().lower() for c in present)])
@@ -270,7 +310,8 @@ def read_csv_frame(
         if col is None:
             name = spec.columns.get(target, target)
             raise DataValidationError(
-                f"{where}: column {name!r} for {target} not found (columns: {', '.join(present)})"
+                f"{where}: column {name!r} for {target} not found{_did_you_mean(present, name)} "
+                f"(columns: {', '.join(present)}); map it with --map {target}=COLUMN"
             )
         values = pd.to_numeric(raw[col], errors="coerce").to_numpy(dtype="float64")
         data[target] = values
@@ -284,7 +325,21 @@ def read_csv_frame(
     )
     if spec.label is Label.CLOSE and tf is not None:
         times = times - pd.Timedelta(tf.ns, "ns")
-    return _finish(times, data, where)
+    hint = ""
+    if times.duplicated().any():
+        used = {
+            time_col,
+            *(c for c in (_lookup(present, spec.columns.get(t) or t) for t in data) if c),
+        }
+        varying = _varying_columns(raw, pd.DatetimeIndex(times), used)
+        if varying:
+            col = varying[0]
+            example = str(raw[col].iloc[0])
+            hint = (
+                f"; the file holds several series: keep one with --where, e.g. --where "
+                f"{col}={example} (columns that differ: {', '.join(varying)})"
+            )
+    return _finish(times, data, where, hint)
 
 
 def _read_freqtrade_raw(path: Path) -> pd.DataFrame:
