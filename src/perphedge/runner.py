@@ -396,6 +396,7 @@ def engine_params(prepared: Prepared) -> EngineParams:
         min_trade_usd=c.rebalance.min_trade_usd,
         rehedge_after_liquidation=c.rebalance.rehedge_after_liquidation,
         counterfactual=c.counterfactual,
+        basket_held=c.basket.quantities is not None,
     )
 
 
@@ -421,7 +422,7 @@ def counterfactual_sentence(config: Config, capital: float) -> str:
         held = ", ".join(f"{q:g} {c}" for c, q in quantities.items())
         return (
             f"The unhedged side holds the configured {held} ({capital:,.2f} USD at the first "
-            "bar's close), bought with the same spot costs, and no short."
+            "bar's close), already owned (no purchase costs), and no short."
         )
     if cf is Counterfactual.BASKET:
         return (

@@ -82,6 +82,6 @@ def test_a_quantities_basket_says_the_unhedged_side_keeps_the_coins(tmp_path: Pa
     meta = json.loads((Path(_strict(res.stdout)["run_dir"]) / "metrics.json").read_text())["meta"]
     assert meta["counterfactual"] == (
         f"The unhedged side holds the configured 5 BTC ({meta['capital']:,.2f} USD at the first "
-        "bar's close), bought with the same spot costs, and no short."
+        "bar's close), already owned (no purchase costs), and no short."
     )
     assert meta["capital"] == pytest.approx(5 * 11_750.0, rel=0.01)  # BTC near 11,750 USD

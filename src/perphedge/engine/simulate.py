@@ -301,6 +301,8 @@ def simulate(market: MarketArrays, params: EngineParams, targets: np.ndarray) ->
     # ---- bar-0 allocation -------------------------------------------------------------------
     K_cap = float(params.capital)
     sf, ss = float(params.spot_fee), float(params.spot_slippage)
+    # costs of putting the basket on at bar 0: none when its coins are already held
+    bf, bs = (0.0, 0.0) if params.basket_held else (sf, ss)
     h0 = np.where(np.isnan(h[0]), 0.0, h[0])
     H = float(h0.sum())
     L = float(params.initial_leverage)
@@ -342,7 +344,7 @@ def simulate(market: MarketArrays, params: EngineParams, targets: np.ndarray) ->
         raise ConfigError("collateral_usd", "the collateral takes all of the capital")
     for k in range(K):
         if weights[k] > 0.0:
-            coins, fe, sl = spot_buy_usd(basket_budget * weights[k], spot0[k], ss, sf)
+            coins, fe, sl = spot_buy_usd(basket_budget * weights[k], spot0[k], bs, bf)
             a0[k] = coins
             fees0 += fe
             slip0 += sl
@@ -450,7 +452,7 @@ def simulate(market: MarketArrays, params: EngineParams, targets: np.ndarray) ->
         a_cf = np.zeros(K)
         for k in range(K):
             if weights[k] > 0.0:
-                a_cf[k] = spot_buy_usd(K_cap * weights[k], spot0[k], ss, sf)[0]
+                a_cf[k] = spot_buy_usd(K_cap * weights[k], spot0[k], bs, bf)[0]
         _unhedged_curve(a_cf, arrs["spot_close"], np.zeros(0), coin_usd, 0.0, out[kn.ROW_UNHEDGED])
     elif cf is Counterfactual.BASKET_AND_COLLATERAL:
         if from_basket:

@@ -84,6 +84,8 @@ class EngineParams:
     min_trade_usd: float = 0.0  # skip hedge trades smaller than this
     rehedge_after_liquidation: bool = True
     counterfactual: Counterfactual = Counterfactual.BASKET
+    basket_held: bool = False  # the basket's coins are already held at bar 0 (basket.quantities):
+    #   no spot fee or slippage on them, on either side (collateral bought with capital still pays)
 
 
 @dataclass
