@@ -67,3 +67,28 @@ def test_text_table_layout_and_row_check():
     )
     with pytest.raises(ValueError, match=r"row has 2 cells, header has 3"):
         text_table(["", "a", "b"], [["x", "1"]])
+
+
+def test_group_warnings_merges_the_same_outage_across_series():
+    from perphedge.report.summary import group_warnings
+
+    gap = "carried the last close forward over 1 missing bar(s): 2023-03-24 13:00 UTC (1 missing)"
+    warnings = [
+        "binance ETH/USD:ETH: no mark candles; Binance spot ETH/USDT close stands in for the mark",
+        f"binance SOL/USDT ohlcv 1h: {gap}",
+        f"binance AVAX/USDT ohlcv 1h: {gap}",
+        "binance AVAX/USDT ohlcv 1h: another problem",
+        f"okx SOL/USDT ohlcv 1h: {gap}",
+        f"binance ETH/USD:ETH funding: {gap}",
+        "3 liquidation(s) of the hedge; see events.csv and the margin chart",
+        f"binance ADA/USDT ohlcv 1h: {gap}",
+    ]
+    assert group_warnings(warnings) == [
+        warnings[0],
+        f"binance SOL/USDT, AVAX/USDT, ADA/USDT ohlcv 1h: {gap}",
+        "binance AVAX/USDT ohlcv 1h: another problem",
+        f"okx SOL/USDT ohlcv 1h: {gap}",
+        f"binance ETH/USD:ETH funding: {gap}",
+        warnings[6],
+    ]
+    assert group_warnings([]) == []

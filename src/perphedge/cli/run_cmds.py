@@ -90,9 +90,10 @@ def run_cmd(
     report = paths.get("html", run_dir)
     if not quiet:
         from perphedge.report import summary_table
+        from perphedge.report.summary import group_warnings
 
         click.echo(summary_table(result))
-        warnings = list(result.meta.get("warnings", []) or [])
+        warnings = group_warnings(list(result.meta.get("warnings", []) or []))
         for warning in warnings[:MAX_WARNINGS_SHOWN]:
             click.echo(f"warning: {warning}")
         if len(warnings) > MAX_WARNINGS_SHOWN:

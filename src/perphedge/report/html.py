@@ -34,6 +34,7 @@ from perphedge.report.fmt import (
     fmt_value,
 )
 from perphedge.report.plain import to_plain
+from perphedge.report.summary import group_warnings
 
 CSS = """
 body{font-family:-apple-system,"Segoe UI",Helvetica,Arial,sans-serif;margin:0;color:#1d2733;
@@ -446,7 +447,7 @@ def build_run_page(result: Result, charts: Mapping[str, Path]) -> HtmlPage:
     page.heading("Data used")
     _data_used(page, result)
     page.heading("Warnings")
-    warnings = [str(w) for w in (meta.get("warnings") or [])]
+    warnings = group_warnings([str(w) for w in (meta.get("warnings") or [])])
     if warnings:
         page.bullets(warnings, warn=True)
     else:

@@ -5,6 +5,7 @@ Plain text only (no colour codes), so the output is the same in a terminal, a pi
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from perphedge.engine.types import Result
@@ -67,3 +68,40 @@ def summary_table(result: Result) -> str:
     return text_table(
         ["", "hedged", "unhedged"], summary_rows(result.metrics), title=run_title(result)
     )
+
+
+_SERIES_WARNING = re.compile(
+    r"^(?P<exchange>\S+) (?P<symbol>\S+/\S+) (?P<series>ohlcv|mark|index|funding)"
+    r"(?P<tf> \S+)?: (?P<rest>.+)$"
+)
+
+
+def group_warnings(warnings: Sequence[str]) -> list[str]:
+    """Warnings that differ only in the series they name, merged into one line.
+
+    ``binance SOL/USDT ohlcv 1h: <text>`` and ``binance AVAX/USDT ohlcv 1h: <text>`` become
+    ``binance SOL/USDT, AVAX/USDT ohlcv 1h: <text>`` (the same outage in every coin reads as
+    one warning). Order is kept (a group sits where its first member was); other warnings pass
+    through unchanged.
+    """
+    groups: dict[tuple[str, str, str, str], list[str]] = {}
+    order: list[tuple[str, str, str, str] | str] = []
+    for text in warnings:
+        m = _SERIES_WARNING.match(str(text))
+        if m is None:
+            order.append(str(text))
+            continue
+        key = (m["exchange"], m["series"], m["tf"] or "", m["rest"])
+        if key not in groups:
+            groups[key] = []
+            order.append(key)
+        if m["symbol"] not in groups[key]:
+            groups[key].append(m["symbol"])
+    out = []
+    for item in order:
+        if isinstance(item, str):
+            out.append(item)
+            continue
+        exchange, series, tf, rest = item
+        out.append(f"{exchange} {', '.join(groups[item])} {series}{tf}: {rest}")
+    return out
