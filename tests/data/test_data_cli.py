@@ -249,3 +249,25 @@ def test_data_check_passes_on_bundled_data():
     result = run("data", "check", "--data-dir", str(REPO / "data"))
     assert result.exit_code == 0, result.output
     assert result.output.count("OK   ") >= 41
+
+
+def test_misnamed_parquet_files_are_named_not_silently_skipped(tmp_path):
+    store = seed(tmp_path)
+    good = store.path(SeriesKey("binance", "ETH/USDT", "ohlcv", "1h"))
+    (tmp_path / "binance" / "futures").mkdir()
+    wrong_folder = tmp_path / "binance" / "futures" / good.name
+    wrong_folder.write_bytes(good.read_bytes())
+    wrong_name = good.parent / "ETH_USDT-1h.parquet"  # freqtrade's name, no series
+    wrong_name.write_bytes(good.read_bytes())
+    (good.parent / ".ETH_USDT-1h-ohlcv.parquet.abc.tmp").write_bytes(b"")  # a temp write
+    assert store.unrecognised_files() == [wrong_folder, wrong_name]
+    tail = (
+        ": not <exchange>/<spot|swap>/<SYMBOL>-<timeframe>-<series>.parquet or "
+        "<SYMBOL>-funding.parquet (docs/data.md)"
+    )
+    for command in ("list", "check"):
+        result = run("data", command, "--data-dir", str(tmp_path))
+        assert f"ignored {wrong_folder}{tail}\n" in result.output
+        assert f"ignored {wrong_name}{tail}\n" in result.output
+    # reported, not failed: the store itself is valid
+    assert run("data", "check", "--data-dir", str(tmp_path)).exit_code == 0

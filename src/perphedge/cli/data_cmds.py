@@ -69,8 +69,10 @@ def list_cmd(data_dir: Path) -> None:
     """
     store = Store(_existing(data_dir))
     files = list(store.iter_files())
+    ignored = store.unrecognised_files()
     if not files:
         click.echo(f"no data files under {data_dir}")
+        _echo_ignored(ignored)
         return
     header = f"{'exchange':<8} {'symbol':<15} {'series':<7} {'tf':<4} {'first (UTC)':<16}  "
     header += f"{'last (UTC)':<16} {'rows':>7} {'gaps':>5} {'missing':>7}  kind"
@@ -89,6 +91,16 @@ def list_cmd(data_dir: Path) -> None:
             f"{_fmt(report.first):<16}  {_fmt(report.last):<16} {report.rows:>7} "
             f"{len(report.gaps):>5} {report.missing_bars:>7}  {meta.get('kind') or '-'}{status}"
         )
+    _echo_ignored(ignored)
+
+
+def _echo_ignored(paths: list[Path]) -> None:
+    """Name the Parquet files the store skips, so a misnamed file is not silently invisible."""
+    for path in paths:
+        click.echo(
+            f"ignored {path}: not <exchange>/<spot|swap>/<SYMBOL>-<timeframe>-<series>.parquet "
+            "or <SYMBOL>-funding.parquet (docs/data.md)"
+        )
 
 
 @data.command("check")
@@ -105,6 +117,7 @@ def check_cmd(data_dir: Path) -> None:
     """
     store = Store(_existing(data_dir))
     files = list(store.iter_files())
+    _echo_ignored(store.unrecognised_files())
     if not files:
         raise CheckFailed(f"no data files under {data_dir}")
     problems: list[str] = []

@@ -429,6 +429,21 @@ class Store:
         when present, otherwise they are parsed from the file name."""
         return [key for key, _ in self.iter_files()]
 
+    def unrecognised_files(self) -> list[Path]:
+        """Parquet files under the root that the store ignores because their place or name
+        does not follow the layout (``<exchange>/<spot|swap>/<SYMBOL>-<tf>-<series>.parquet``
+        or ``<SYMBOL>-funding.parquet``), sorted; hidden files (temp writes) are skipped."""
+        if not self.root.is_dir():
+            return []
+        out = []
+        for path in sorted(self.root.rglob(f"*{_SUFFIX}")):
+            if path.name.startswith("."):
+                continue
+            rel = path.relative_to(self.root).parts
+            if len(rel) != 3 or parse_file_name(rel[0], rel[1], rel[2]) is None:
+                out.append(path)
+        return out
+
     def iter_files(self) -> Iterator[tuple[SeriesKey, Path]]:
         """``(key, path)`` for each file that follows the layout, sorted by path."""
         if not self.root.is_dir():
