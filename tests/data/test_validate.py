@@ -244,3 +244,14 @@ def test_funding_percent_instead_of_fraction_warns():
 def test_candles_need_timeframe():
     with pytest.raises(ValueError, match="needs a timeframe"):
         validate_frame(bars(HOURS), "mark")
+
+
+def test_text_in_a_price_column_is_named_as_such_not_as_nan():
+    frame = bars(HOURS).astype({"open": object})
+    frame.iloc[1, frame.columns.get_loc("open")] = "1,234.5"  # a thousands separator
+    frame.iloc[3, frame.columns.get_loc("open")] = None
+    report = validate_frame(frame, "ohlcv", "1h", label="f")
+    assert report.errors[:2] == [
+        "non-numeric values in open (1 rows, first at 2023-01-01 01:00 UTC: '1,234.5')",
+        "NaN in open (1 rows, first at 2023-01-01 03:00 UTC)",
+    ]

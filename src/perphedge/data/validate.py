@@ -117,9 +117,20 @@ def _check_numbers(frame: pd.DataFrame, columns: Sequence[str], report: Validati
             continue
         values = pd.to_numeric(frame[col], errors="coerce").to_numpy(dtype="float64")
         nan = np.isnan(values)
-        if nan.any():
+        if not nan.any():
+            continue
+        text = nan & frame[col].notna().to_numpy()  # present but not a number: '1,234', 'n/a'
+        if text.any():
+            first = frame[col].to_numpy()[np.argmax(text)]
             report.errors.append(
-                f"NaN in {col} ({int(nan.sum())} rows, first at {_first_at(frame.index, nan)})"
+                f"non-numeric values in {col} ({int(text.sum())} rows, first at "
+                f"{_first_at(frame.index, text)}: {str(first)!r})"
+            )
+        if (nan & ~text).any():
+            missing = nan & ~text
+            report.errors.append(
+                f"NaN in {col} ({int(missing.sum())} rows, first at "
+                f"{_first_at(frame.index, missing)})"
             )
 
 
