@@ -139,3 +139,14 @@ def test_data_used_paths_are_shown_inside_the_store(page):
     assert "Files under data/ (the data store)" in used
     assert "<td>binance/spot/SOL_USDT-1h-ohlcv.parquet</td>" in used
     assert '<table class="wrap">' in used
+
+
+def test_the_same_gap_in_several_series_is_one_note_and_one_warning(tmp_path):
+    r = make_result(n_bars=48)
+    gap = "carried the last close forward over 1 missing bar(s): 2023-03-24 13:00 UTC"
+    lines = [f"binance {c}/USDT ohlcv 1h: {gap}" for c in ("SOL", "AVAX")]
+    r.meta["notes"] = list(lines)
+    r.meta["warnings"] = list(lines)
+    text = render_html(r, {}, tmp_path / "r.html").read_text()
+    assert text.count(f"<li>binance SOL/USDT, AVAX/USDT ohlcv 1h: {gap}</li>") == 2
+    assert f"binance AVAX/USDT ohlcv 1h: {gap}" not in text

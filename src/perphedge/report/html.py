@@ -420,7 +420,7 @@ def _data_used(page: HtmlPage, result: Result) -> None:
     notes = all_notes(result)
     if notes:
         page.heading("Substitutes and notes", 3)
-        page.bullets(notes)
+        page.bullets(group_warnings(notes))
     fp = result.meta.get("data_fingerprint")
     if fp:
         page.paragraph(f"Data fingerprint: {fp}", muted=True)
