@@ -256,7 +256,15 @@ def check(
     if configs:
         for cfg_path in configs:
             cfg = load_config(cfg_path)
-            jobs.append((Path(cfg_path), load_baseline(baseline_path(cfg.name, directory))))
+            target = baseline_path(cfg.name, directory)
+            if not target.is_file():
+                where = "" if directory == Path(DEFAULT_DIR) else f" --dir {directory}"
+                raise ConfigError(
+                    "",
+                    f"no baseline at {target}; create it with: backtest baseline save "
+                    f"{Path(cfg_path).as_posix()}{where}",
+                )
+            jobs.append((Path(cfg_path), load_baseline(target)))
     else:
         files = baselined_configs(directory)
         if not files:

@@ -38,3 +38,14 @@ def test_check_lists_each_config_and_names_it_in_the_save_hint(tmp_path, monkeyp
     assert err[-1].startswith("error: ") and err[-1].endswith(
         "if the change is intended, run: backtest baseline save cfg/week.yaml"
     )
+
+
+def test_check_without_a_baseline_prints_the_save_command(tmp_path, monkeypatch):
+    monkeypatch.chdir(REPO)
+    cfg = "configs/eth_l1_basket.yaml"
+    res = CliRunner().invoke(cli, ["baseline", "check", cfg, "--dir", str(tmp_path)])
+    assert res.exit_code == 2
+    assert res.stderr == (
+        f"error: no baseline at {tmp_path / 'eth_l1_basket.json'}; create it with: "
+        f"backtest baseline save {cfg} --dir {tmp_path}\n"
+    )
