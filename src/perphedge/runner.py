@@ -652,7 +652,12 @@ def write_run(
     from perphedge.report import write_outputs
 
     run_dir = run_dir_for(result, out)
-    run_dir.mkdir(parents=True, exist_ok=False)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=False)
+    except OSError as exc:  # a read-only place, a file in the way: the user's to fix
+        where = "--out" if out is not None else "outputs.dir"
+        reason = exc.strerror or type(exc).__name__
+        raise ConfigError(where, f"cannot create the run folder {run_dir}: {reason}") from None
     outputs = (result.meta.get("resolved_config") or {}).get("outputs", {})
     paths = write_outputs(
         result,

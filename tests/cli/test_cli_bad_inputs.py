@@ -144,3 +144,12 @@ def test_data_commands_on_a_missing_folder_say_so(tmp_path: Path) -> None:
     for command in ("list", "check"):
         line = one_line_error(["data", command, "--data-dir", str(tmp_path / "nope")])
         assert line == f"error: --data-dir: no folder {tmp_path / 'nope'}"
+
+
+def test_an_output_folder_that_cannot_be_made_is_a_user_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "afile"
+    blocker.write_text("")
+    args = ["run", str(BASKET), "--end", "2023-01-03", "--quiet", "--out", str(blocker)]
+    line = one_line_error(args)
+    assert line.startswith(f"error: --out: cannot create the run folder {blocker}/eth_l1_basket/")
+    assert line.endswith(": Not a directory")

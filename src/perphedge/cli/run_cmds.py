@@ -40,7 +40,8 @@ def _overrides(sets: tuple[str, ...], start: str | None, end: str | None) -> lis
 @click.option("--end", metavar="DATE", help="Override period.end (UTC, exclusive).")
 @click.option(
     "--out",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=click.Path(path_type=Path),  # checked when the run folder is made
+    metavar="DIR",
     help="Write the run under DIR/<config-name>/<run-id>/ instead of outputs.dir (reports/).",
 )
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars and no summary table.")
