@@ -153,3 +153,20 @@ def test_an_output_folder_that_cannot_be_made_is_a_user_error(tmp_path: Path) ->
     line = one_line_error(args)
     assert line.startswith(f"error: --out: cannot create the run folder {blocker}/eth_l1_basket/")
     assert line.endswith(": Not a directory")
+
+
+def test_unwritable_compare_out_and_import_store_are_user_errors(tmp_path: Path) -> None:
+    blocker = tmp_path / "afile"
+    blocker.write_text("")
+    line = one_line_error(["compare", str(BASKET), "--out", str(blocker / "x"), "-q"])
+    assert line == f"error: --out: cannot create {blocker / 'x'}: Not a directory"
+    csv = tmp_path / "in.csv"
+    csv.write_text("timestamp,open,high,low,close,volume\n2023-01-01 00:00,1,2,1,1,1\n")
+    (tmp_path / "store").mkdir()
+    (tmp_path / "store" / "binance").write_text("")  # a file where the exchange folder goes
+    args = ["data", "import", str(csv), "--data-dir", str(tmp_path / "store"),
+            "--exchange", "binance", "--symbol", "FOO/USDT", "--series", "ohlcv",
+            "--timeframe", "1h"]  # fmt: skip
+    assert one_line_error(args) == (
+        f"error: --data-dir: cannot write into {tmp_path / 'store'}: Not a directory"
+    )

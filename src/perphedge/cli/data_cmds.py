@@ -304,20 +304,26 @@ def import_cmd(
     if source:
         meta["source"] = source
     store = Store(data_dir)
-    if fmt == "csv":
-        spec = CsvSpec(
-            time_column=time_column,
-            columns=_parse_map(mapping),
-            timezone=timezone,
-            time_unit=time_unit,
-            time_format=time_format,
-            label=Label(label),
-            skiprows=skiprows,
-            filters=_parse_filters(filters),
-        )
-        path = import_csv(store, key, file, spec, meta, start=start, end=end, merge=merge)
-    else:
-        path = import_freqtrade(store, key, file, meta, start=start, end=end, merge=merge)
+    try:
+        if fmt == "csv":
+            spec = CsvSpec(
+                time_column=time_column,
+                columns=_parse_map(mapping),
+                timezone=timezone,
+                time_unit=time_unit,
+                time_format=time_format,
+                label=Label(label),
+                skiprows=skiprows,
+                filters=_parse_filters(filters),
+            )
+            path = import_csv(store, key, file, spec, meta, start=start, end=end, merge=merge)
+        else:
+            path = import_freqtrade(store, key, file, meta, start=start, end=end, merge=merge)
+    except OSError as exc:  # a read-only store, a file where a folder should be, ...
+        reason = exc.strerror or type(exc).__name__
+        if exc.filename and Path(exc.filename).resolve() == file.resolve():
+            raise ConfigError("FILE", f"cannot read {file}: {reason}") from None
+        raise ConfigError("--data-dir", f"cannot write into {data_dir}: {reason}") from None
     report = _validate_file(store, key)
     click.echo(f"wrote {path}: {report.rows} rows, {_fmt(report.first)} .. {_fmt(report.last)} UTC")
     for note in notes:

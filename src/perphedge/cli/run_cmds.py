@@ -226,7 +226,8 @@ def _shown_path(path: Path) -> str:
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help=_SET_HELP)
 @click.option(
     "--out",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=click.Path(path_type=Path),
+    metavar="DIR",
     help="Folder for the comparison table and chart (default reports/compare/<UTC time>).",
 )
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
@@ -246,6 +247,13 @@ def compare_cmd(
     from perphedge.report import compare_runs, load_run
     from perphedge.runner import MarketCache, run
 
+    if out is None:
+        out = Path("reports") / "compare" / datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    try:  # before any run: a bad --out should not cost the runs
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise ConfigError("--out", f"cannot create {out}: {reason}") from None
     cache = MarketCache()
     results: list[tuple[str, Any]] = []
     labels: set[str] = set()
@@ -266,9 +274,6 @@ def compare_cmd(
             n += 1
         labels.add(label)
         results.append((label, result))
-    if out is None:
-        out = Path("reports") / "compare" / datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    out.mkdir(parents=True, exist_ok=True)
     table, paths = compare_runs(results, out)
     click.echo(table)
     for path in paths.values() if isinstance(paths, dict) else paths:
