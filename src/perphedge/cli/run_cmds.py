@@ -118,7 +118,11 @@ def report_cmd(run_dir: Path, quiet: bool) -> None:
     from perphedge.report import load_run, summary_table, write_outputs
 
     result = load_run(run_dir)
-    paths = write_outputs(result, run_dir, progress=not quiet)
+    try:
+        paths = write_outputs(result, run_dir, progress=not quiet)
+    except OSError as exc:  # e.g. an archived, read-only run folder
+        reason = exc.strerror or type(exc).__name__
+        raise ConfigError("RUN_DIR", f"cannot write into {run_dir}: {reason}") from None
     if not quiet:
         click.echo(summary_table(result))
     click.echo(f"report: {paths['html']}")
