@@ -170,3 +170,9 @@ def test_unwritable_compare_out_and_import_store_are_user_errors(tmp_path: Path)
     assert one_line_error(args) == (
         f"error: --data-dir: cannot write into {tmp_path / 'store'}: Not a directory"
     )
+
+
+def test_a_failed_compare_leaves_no_empty_output_folder(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    one_line_error(["compare", str(tmp_path / "missing.yaml")])
+    assert not (tmp_path / "reports").exists()

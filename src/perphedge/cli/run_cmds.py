@@ -8,6 +8,7 @@ them into one line and an exit code (2 user error, 3 failed check).
 from __future__ import annotations
 
 import json
+import os
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -217,6 +218,18 @@ def baseline_check(configs: tuple[Path, ...], sets: tuple[str, ...], directory: 
     click.echo(f"baselines ok ({len(checked)} config(s))")
 
 
+def _check_can_create(folder: Path) -> None:
+    """Fail early, without creating anything, when ``folder`` could not be made: its nearest
+    existing ancestor is a file, or not writable."""
+    probe = folder
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        raise ConfigError("--out", f"cannot create {folder}: Not a directory")
+    if probe.is_dir() and not os.access(probe, os.W_OK | os.X_OK):
+        raise ConfigError("--out", f"cannot create {folder}: Permission denied")
+
+
 def _shown_path(path: Path) -> str:
     """A path relative to the working directory when it is inside it (shorter, copyable)."""
     try:
@@ -253,11 +266,7 @@ def compare_cmd(
 
     if out is None:
         out = Path("reports") / "compare" / datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    try:  # before any run: a bad --out should not cost the runs
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
-        raise ConfigError("--out", f"cannot create {out}: {reason}") from None
+    _check_can_create(out)  # before any run: a bad --out should not cost the runs
     cache = MarketCache()
     results: list[tuple[str, Any]] = []
     labels: set[str] = set()
@@ -278,6 +287,11 @@ def compare_cmd(
             n += 1
         labels.add(label)
         results.append((label, result))
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise ConfigError("--out", f"cannot create {out}: {reason}") from None
     table, paths = compare_runs(results, out)
     click.echo(table)
     for path in paths.values() if isinstance(paths, dict) else paths:
