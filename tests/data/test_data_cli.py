@@ -271,3 +271,24 @@ def test_misnamed_parquet_files_are_named_not_silently_skipped(tmp_path):
         assert f"ignored {wrong_name}{tail}\n" in result.output
     # reported, not failed: the store itself is valid
     assert run("data", "check", "--data-dir", str(tmp_path)).exit_code == 0
+
+
+def test_import_never_replaces_a_stored_series_without_being_told(tmp_path):
+    store = seed(tmp_path)
+    key = SeriesKey("binance", "ETH/USDT", "ohlcv", "1h")
+    before = store.path(key).read_bytes()
+    csv = tmp_path / "new.csv"
+    csv.write_text("timestamp,open,high,low,close,volume\n2023-01-01 07:00,20,21,19,20,1\n")
+    args = ["data", "import", str(csv), "--data-dir", str(tmp_path), "--exchange", "binance",
+            "--symbol", "ETH/USDT", "--series", "ohlcv", "--timeframe", "1h"]  # fmt: skip
+    result = run(*args)
+    assert result.exit_code == 2
+    assert result.output == (
+        f"error: data import: {store.path(key)} already exists; pass --merge to union the rows "
+        "with it or --replace to overwrite it\n"
+    )
+    assert store.path(key).read_bytes() == before
+    assert run(*args, "--merge").exit_code == 0
+    assert len(store.read(key)[0]) == 6  # the 5 seeded bars and the new one
+    assert run(*args, "--replace").exit_code == 0
+    assert store.read(key)[0]["close"].tolist() == [20.0]

@@ -244,9 +244,9 @@ def _parse_filters(items: tuple[str, ...]) -> dict[str, str]:
 @click.option("--source", default=None, help="Provenance note stored in the metadata.")
 @click.option(
     "--merge/--replace",
-    default=False,
-    show_default=True,
-    help="Union with an existing file for the same series, or replace it.",
+    default=None,
+    help="When the store already has this series: union with it, or overwrite it (one of the "
+    "two is required then, so a stored or bundled file is never replaced by accident).",
 )
 def import_cmd(
     file: Path,
@@ -269,7 +269,7 @@ def import_cmd(
     kind: str | None,
     contract_size: float | None,
     source: str | None,
-    merge: bool,
+    merge: bool | None,
 ) -> None:
     """Import FILE (CSV or freqtrade feather/json/parquet) into the store.
 
@@ -304,6 +304,14 @@ def import_cmd(
     if source:
         meta["source"] = source
     store = Store(data_dir)
+    if merge is None:
+        if store.exists(key):
+            raise ConfigError(
+                "data import",
+                f"{store.path(key)} already exists; pass --merge to union the rows with it or "
+                "--replace to overwrite it",
+            )
+        merge = False
     try:
         if fmt == "csv":
             spec = CsvSpec(
