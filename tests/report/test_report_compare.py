@@ -36,7 +36,9 @@ def test_compare_runs_table_chart_html(tmp_path, runs):
     lines = text.splitlines()
     assert re.split(r"\s{2,}", lines[0].strip()) == ["daily", "weekly <x>"]
     a_ret = f"{runs[0][1].metrics['hedged_total_return'] * 100:.2f}%"
-    assert re.split(r"\s{2,}", lines[2]) == ["Total return (hedged)", a_ret, "50.00%"]
+    span = "2023-01-01..2023-01-20 1h"  # the fixtures: 20 days of 1h bars
+    assert re.split(r"\s{2,}", lines[2]) == ["Period", span, span]
+    assert re.split(r"\s{2,}", lines[3]) == ["Total return (hedged)", a_ret, "50.00%"]
     liq = next(line for line in lines if line.startswith("Liquidations"))
     assert re.split(r"\s{2,}", liq) == ["Liquidations", "0", "3"]
     assert set(paths) == {"compare_equity", "compare_csv", "compare_html"}

@@ -120,6 +120,11 @@ def run_period(result: Result) -> tuple[object, object]:
     return None, None
 
 
+def day_text(v: object) -> str:
+    """A time as 'YYYY-MM-DD' (its text if it is not a time)."""
+    return _day(v)
+
+
 def _day(v: object) -> str:
     try:
         return pd.Timestamp(v).strftime("%Y-%m-%d")  # type: ignore[arg-type]

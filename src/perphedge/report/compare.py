@@ -11,7 +11,7 @@ import pandas as pd
 
 from perphedge.engine.types import Result
 from perphedge.errors import ConfigError
-from perphedge.report.access import run_title
+from perphedge.report.access import day_text, run_period, run_title
 from perphedge.report.fmt import fmt_metric
 from perphedge.report.grid_charts import overlay_equity
 from perphedge.report.html import HtmlPage
@@ -40,9 +40,19 @@ COMPARE_ROWS: tuple[tuple[str, str], ...] = (
 )
 
 
+def run_span(result: Result) -> str:
+    """'2023-01-01..2024-07-01 1h': the simulated period and bar of a run, for the table."""
+    start, end = run_period(result)
+    tf = result.meta.get("timeframe") or ""
+    if start is None or end is None:
+        return str(tf) or "n/a"
+    return f"{day_text(start)}..{day_text(end)} {tf}".strip()
+
+
 def compare_rows(results: Sequence[tuple[str, Result]]) -> list[list[str]]:
-    """[label, value per run...] cells of the comparison table."""
-    return [
+    """[label, value per run...] cells of the comparison table, the period first (runs over
+    different spans or bars do not compare like for like)."""
+    return [["Period", *(run_span(r) for _, r in results)]] + [
         [label, *(fmt_metric(key, r.metrics.get(key)) for _, r in results)]
         for label, key in COMPARE_ROWS
     ]
