@@ -97,7 +97,12 @@ def free_leg(kind=InstrumentKind.INVERSE, size=10.0, **kw) -> LegParams:
 
 
 def make_params(**kw) -> EngineParams:
-    """Engine params with no costs, one free inverse leg, and daily rebalancing by default."""
+    """Engine params with no costs, one free inverse leg, and daily rebalancing by default.
+
+    Margin is not managed and the leverage band is wide open, so the initial-margin cap (which
+    without margin management is the band's top) never binds unless a test sets a band: the
+    hand tables test sizing and accounting, tests/engine/test_margin_cap.py tests the cap.
+    """
     base = dict(
         capital=10_000.0,
         weights=np.array([1.0]),
@@ -105,6 +110,7 @@ def make_params(**kw) -> EngineParams:
         spot_fee=0.0,
         spot_slippage=0.0,
         manage_margin=False,
+        leverage_band=(0.0, 1e9),
         rebalance_every_ns=DAY,
     )
     base.update(kw)

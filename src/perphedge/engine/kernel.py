@@ -224,6 +224,22 @@ def _actual_ratio(inv, delta_neutral, q, S, E, C, P, B):
 
 
 @register_jitable
+def _cap_by_margin(inv, qs, q, S, E, C, mk, lev_max):
+    """The exchange's initial-margin rule when nobody adds collateral: a trade may grow the short
+    only up to ``lev_max`` times the margin balance there is (none at all on an empty wallet).
+    Reductions are never capped."""
+    mb = margin_balance(C, _upnl(inv, q, S, E, mk))
+    if not mb > 0.0:
+        n_max = 0.0
+    elif inv:
+        n_max = math.floor(lev_max * mb * mk / S)
+    else:
+        n_max = math.floor(lev_max * mb / mk / S) * S
+    floor_q = q if q < -n_max else -n_max
+    return qs if qs > floor_q else floor_q
+
+
+@register_jitable
 def _target_position(inv, delta_neutral, q, S, E, C, P, B, h):
     """Rounded target position ``q*`` (never a long): inverse whole contracts, linear lots."""
     if inv:
@@ -519,6 +535,10 @@ def run_kernel(
                 qs = 0.0
             else:
                 qs = _target_position(inv, delta_neutral, q[j], S[j], E[j], C[j], P, B, h)
+                if not manage_margin:
+                    # no top-ups will follow: the short cannot outgrow its margin (step 5 funds
+                    # it otherwise, at this same close)
+                    qs = _cap_by_margin(inv, qs, q[j], S[j], E[j], C[j], mk, lev_hi)
             dq = qs - q[j]
             if dq == 0.0:
                 continue
