@@ -196,11 +196,16 @@ def _final_cost(ts: pd.DataFrame, column: str) -> float:
     return float(abs(ts[column].iloc[-1]))
 
 
-def _reduce(ts: pd.DataFrame, prefix: str, how: str) -> float:
+def _reduce(ts: pd.DataFrame, prefix: str, how: str, open_only: bool = False) -> float:
+    """max/min/mean of the finite per-leg values; ``open_only`` keeps bars with a position."""
     cols = leg_columns(ts, prefix)
     if not cols:
         return math.nan
     v = ts[cols].to_numpy(dtype=np.float64)
+    if open_only:
+        held = [f"contracts_{c[len(prefix) :]}" for c in cols]
+        if all(h in ts.columns for h in held):
+            v = np.where(ts[held].to_numpy(dtype=np.float64) != 0.0, v, np.nan)
     v = v[np.isfinite(v)]
     if v.size == 0:
         return math.nan
@@ -236,15 +241,15 @@ def compute_metrics(result: Result, bar_ns: int) -> dict[str, float | int]:
         daily_returns(from_start(ts["equity_unhedged"], start), bar_ns),
     )
     received, paid = funding_split(ts)
-    out["funding_received_usd"] = received
-    out["funding_paid_usd"] = paid
+    out["funding_received_usd"] = received + 0.0  # + 0.0: no "-0.0" in the outputs
+    out["funding_paid_usd"] = paid + 0.0
     out["funding_net_usd"] = received - paid
     out["fees_usd"] = _final_cost(ts, "fees_cum_usd")
     out["slippage_usd"] = _final_cost(ts, "slippage_cum_usd")
     out.update(event_counts(result.events, result.trades))
     out["max_margin_ratio"] = _reduce(ts, "margin_ratio_", "max")
     out["min_liq_distance"] = _reduce(ts, "liq_distance_", "min")
-    out["mean_leverage"] = _reduce(ts, "leverage_", "mean")
+    out["mean_leverage"] = _reduce(ts, "leverage_", "mean", open_only=True)
     out["max_leverage"] = _reduce(ts, "leverage_", "max")
     attribution = dict(result.attribution)
     for name, value in attribution.items():

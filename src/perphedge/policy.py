@@ -199,7 +199,9 @@ def to_utc_timestamp(value: object, param: str) -> pd.Timestamp:
 
 def find_strategies_dirs(config_path: str | Path | None = None) -> list[Path]:
     """Where to look for strategy files: the nearest ``strategies/`` folder at or above the
-    config's folder, then ``./strategies`` of the working directory (each once, if it exists)."""
+    config's folder, then ``./strategies`` of the working directory, then the project's own
+    shipped ``strategies/`` (beside ``src/`` in a source checkout), so a config copied elsewhere
+    still finds ``fixed`` and friends (each once, if it exists; earlier folders win)."""
     found: list[Path] = []
     if config_path is not None:
         start = Path(config_path).resolve()
@@ -211,7 +213,16 @@ def find_strategies_dirs(config_path: str | Path | None = None) -> list[Path]:
     cwd_dir = (Path.cwd() / "strategies").resolve()
     if cwd_dir.is_dir() and cwd_dir not in found:
         found.append(cwd_dir)
+    shipped = shipped_strategies_dir()
+    if shipped is not None and shipped not in found:
+        found.append(shipped)
     return found
+
+
+def shipped_strategies_dir() -> Path | None:
+    """The ``strategies/`` folder shipped with perphedge's source (src/perphedge -> ../../)."""
+    candidate = (Path(__file__).resolve().parents[2] / "strategies").resolve()
+    return candidate if candidate.is_dir() else None
 
 
 def available_strategies(search_dirs: Sequence[str | Path]) -> list[str]:

@@ -233,3 +233,15 @@ def test_returns_run_from_the_capital_so_entry_costs_count():
     )
     # peak is the capital until the curve passes it: deepest fall 1100 -> 900
     assert m["unhedged_max_drawdown"] == pytest.approx(900 / 1100 - 1)
+
+
+def test_mean_leverage_counts_only_bars_with_a_position_and_no_negative_zero():
+    r = small_result()
+    ts = r.timeseries.copy()
+    ts["leverage_0"] = [3.0, 0.0, 0.0, 2.5]  # flat on bars 1 and 2
+    ts["contracts_0"] = [-10.0, 0.0, 0.0, -8.0]
+    ts["funding_cum_usd_0"] = [0.0, 1.0, 1.0, 2.0]  # never pays
+    m = compute_metrics(Result(ts, r.trades, r.events, r.attribution), D)
+    assert m["mean_leverage"] == pytest.approx(2.75)  # (3 + 2.5) / 2, not / 4
+    assert m["max_leverage"] == 3.0
+    assert math.copysign(1.0, m["funding_paid_usd"]) == 1.0  # 0.0, not -0.0

@@ -117,14 +117,16 @@ def test_find_strategies_dirs_walks_up_then_cwd(tmp_path, monkeypatch):
     cfg.write_text("name: x\n")
     other = tmp_path / "elsewhere"
     (other / "strategies").mkdir(parents=True)
+    shipped = (Path(__file__).resolve().parents[2] / "strategies").resolve()  # always last
     monkeypatch.chdir(other)
     assert find_strategies_dirs(cfg) == [
         (proj / "strategies").resolve(),
         (other / "strategies").resolve(),
+        shipped,
     ]
     monkeypatch.chdir(proj)  # same folder found twice -> listed once
-    assert find_strategies_dirs(cfg) == [(proj / "strategies").resolve()]
-    assert find_strategies_dirs(None) == [(proj / "strategies").resolve()]
+    assert find_strategies_dirs(cfg) == [(proj / "strategies").resolve(), shipped]
+    assert find_strategies_dirs(None) == [(proj / "strategies").resolve(), shipped]
 
 
 def test_unknown_param_names_allowed_ones():
