@@ -190,6 +190,9 @@ def test_minimal_result_still_reports(tmp_path):
     r = Result(timeseries=ts, trades=pd.DataFrame(), events=pd.DataFrame(), attribution={})
     paths = write_outputs(r, tmp_path)
     assert set(paths) == set(EXPECTED_FILES)
-    assert paths["events"].read_text() == "time,kind,leg\n"
+    # an empty ledger has the same columns as a full one (the engine's EVENT_COLUMNS)
+    assert paths["events"].read_text() == (
+        "time,kind,leg,coins,usd,price,contracts,target_ratio,actual_ratio\n"
+    )
     assert "no hedge legs" not in paths["html"].read_text()  # that text is inside the PNGs
     assert summary_table(r).splitlines()[3].split() == ["Total", "return", "n/a", "n/a"]

@@ -26,7 +26,7 @@ _INSTRUMENT_NAMES = pd.array(["spot", "inverse", "linear", "spot"], dtype="str")
 _REASON_NAMES = pd.array(["initial", "rebalance", "liquidation", "topup", "withdraw"], dtype="str")
 _EVENT_NAMES = pd.array(["rebalance", "funding", "topup", "withdraw", "liquidation"], dtype="str")
 _SIDE_NAMES = pd.array(["sell", "buy"], dtype="str")
-_TRADE_COLUMNS = [
+TRADE_COLUMNS: tuple[str, ...] = (  # the trade ledger's columns, in order
     "time",
     "leg_or_coin",
     "instrument",
@@ -36,8 +36,8 @@ _TRADE_COLUMNS = [
     "fee_usd",
     "slippage_usd",
     "reason",
-]
-_EVENT_COLUMNS = [
+)
+EVENT_COLUMNS: tuple[str, ...] = (  # the event log's columns, in order
     "time",
     "kind",
     "leg",
@@ -47,7 +47,7 @@ _EVENT_COLUMNS = [
     "contracts",
     "target_ratio",
     "actual_ratio",
-]
+)
 
 
 def _tol() -> float:
@@ -511,7 +511,7 @@ def simulate(market: MarketArrays, params: EngineParams, targets: np.ndarray) ->
             "slippage_usd": tr[:, 7],
             "reason": _REASON_NAMES.take(tr[:, 8].astype(np.int64)),
         },
-        columns=_TRADE_COLUMNS,
+        columns=list(TRADE_COLUMNS),
     )
     ev = events[:n_ev]
     events_df = pd.DataFrame(
@@ -526,7 +526,7 @@ def simulate(market: MarketArrays, params: EngineParams, targets: np.ndarray) ->
             "target_ratio": ev[:, 7],
             "actual_ratio": ev[:, 8],
         },
-        columns=_EVENT_COLUMNS,
+        columns=list(EVENT_COLUMNS),
     )
     meta: dict[str, object] = {
         "capital": K_cap,

@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 import yaml
 from tqdm import tqdm
 
+from perphedge.engine.simulate import EVENT_COLUMNS, TRADE_COLUMNS
 from perphedge.engine.types import Result
 from perphedge.errors import DataValidationError, MissingDataError
 from perphedge.report.charts import RUN_CHARTS
@@ -39,18 +40,6 @@ METRICS_SCHEMA = 1
 VOLATILE_META_KEYS: frozenset[str] = frozenset(
     {"run_id", "created_at", "started_at", "finished_at", "elapsed_s", "elapsed_seconds"}
 )
-TRADE_COLUMNS: tuple[str, ...] = (
-    "time",
-    "leg_or_coin",
-    "instrument",
-    "side",
-    "qty",
-    "price",
-    "fee_usd",
-    "slippage_usd",
-    "reason",
-)
-EVENT_COLUMNS: tuple[str, ...] = ("time", "kind", "leg")
 
 
 def metrics_document(result: Result) -> dict[str, object]:
