@@ -26,9 +26,3 @@ def __getattr__(name: str):  # type: ignore[no-untyped-def]
 
         return importlib.import_module("perphedge.sweep")
     raise AttributeError(f"module 'perphedge' has no attribute {name!r}")
-
-
-# ``Result.plot()`` for notebooks (perphedge.notebook); a no-op if Result defines plot itself.
-from perphedge import notebook as _notebook  # noqa: E402
-
-_notebook.attach()

@@ -52,11 +52,3 @@ def plot_result(
     if path is not None:
         image.save(path)
     return image
-
-
-def attach() -> None:
-    """Give ``Result`` a ``plot`` method (``result.plot("margin")``) unless it has one."""
-    from perphedge.engine.types import Result
-
-    if not hasattr(Result, "plot"):
-        Result.plot = plot_result  # type: ignore[attr-defined]

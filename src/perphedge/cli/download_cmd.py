@@ -15,19 +15,12 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from perphedge.data.download import (
-    DownloadOptions,
-    DownloadResult,
-    SeriesRequest,
-    download_all,
-    download_all_async,
-    is_async_exchange,
-    make_exchange,
-)
+if TYPE_CHECKING:  # ccxt costs ~0.45 s to import: only the download itself loads it
+    from perphedge.data.download import DownloadOptions, DownloadResult, SeriesRequest
 from perphedge.data.store import DEFAULT_SINCE, Store
 from perphedge.domain import Series, Timeframe
 from perphedge.errors import PerphedgeError
@@ -53,6 +46,8 @@ def _parse_series(text: str) -> list[Series]:
 def _requests_from_flags(
     symbols: list[str], series: list[Series], timeframe: str | None, since: str, until: str | None
 ) -> list[SeriesRequest]:
+    from perphedge.data.download import SeriesRequest
+
     tf = None
     if timeframe is not None:
         try:
@@ -76,6 +71,8 @@ def _requests_from_flags(
 
 def _requests_from_config(config_path: Path) -> tuple[dict[str, list[SeriesRequest]], Path | None]:
     """Group what a config needs by exchange; also return the config's data root if known."""
+    from perphedge.data.download import SeriesRequest
+
     try:
         from perphedge.config import load_config
         from perphedge.runner import required_data
@@ -116,9 +113,18 @@ def _unpack_need(item: Any) -> tuple[Any, Any, Any]:
     raise PerphedgeError(f"required_data returned {item!r}; expected (SeriesKey, start, end)")
 
 
+def make_exchange(exchange_id: str) -> Any:
+    """The ccxt client for ``exchange_id`` (tests replace this one factory)."""
+    from perphedge.data.download import make_exchange as build
+
+    return build(exchange_id)
+
+
 def _run_exchange(
     exchange_id: str, store: Store, requests: list[SeriesRequest], options: DownloadOptions
 ) -> list[DownloadResult]:
+    from perphedge.data.download import download_all, download_all_async, is_async_exchange
+
     exchange = make_exchange(exchange_id)
     if not is_async_exchange(exchange):
         return download_all(exchange, store, requests, options)
@@ -196,6 +202,8 @@ def download(
         )
         by_exchange, root = {exchange: reqs}, data_dir or Path("data")
     store = Store(root)
+    from perphedge.data.download import DownloadOptions
+
     options = DownloadOptions(progress=not no_progress)
     for exchange_id, reqs in by_exchange.items():
         for result in _run_exchange(exchange_id, store, reqs, options):

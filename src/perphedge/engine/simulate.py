@@ -17,7 +17,7 @@ import pandas as pd
 from perphedge.domain import Counterfactual, InstrumentKind, SizingRule
 from perphedge.engine import kernel as kn
 from perphedge.engine.contracts import spot_buy_usd
-from perphedge.engine.types import EngineParams, MarketArrays, Result
+from perphedge.engine.types import EVENT_COLUMNS, TRADE_COLUMNS, EngineParams, MarketArrays, Result
 from perphedge.errors import ConfigError, DataValidationError
 
 ATTR_TOLERANCE = 1e-9  # relative to the equity scale
@@ -26,28 +26,6 @@ _INSTRUMENT_NAMES = pd.array(["spot", "inverse", "linear", "spot"], dtype="str")
 _REASON_NAMES = pd.array(["initial", "rebalance", "liquidation", "topup", "withdraw"], dtype="str")
 _EVENT_NAMES = pd.array(["rebalance", "funding", "topup", "withdraw", "liquidation"], dtype="str")
 _SIDE_NAMES = pd.array(["sell", "buy"], dtype="str")
-TRADE_COLUMNS: tuple[str, ...] = (  # the trade ledger's columns, in order
-    "time",
-    "leg_or_coin",
-    "instrument",
-    "side",
-    "qty",
-    "price",
-    "fee_usd",
-    "slippage_usd",
-    "reason",
-)
-EVENT_COLUMNS: tuple[str, ...] = (  # the event log's columns, in order
-    "time",
-    "kind",
-    "leg",
-    "coins",
-    "usd",
-    "price",
-    "contracts",
-    "target_ratio",
-    "actual_ratio",
-)
 
 
 def _tol() -> float:

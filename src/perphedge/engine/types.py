@@ -14,6 +14,29 @@ import pandas as pd
 
 from perphedge.domain import Counterfactual, InstrumentKind, SizingRule
 
+TRADE_COLUMNS: tuple[str, ...] = (  # the trade ledger's columns, in order
+    "time",
+    "leg_or_coin",
+    "instrument",
+    "side",
+    "qty",
+    "price",
+    "fee_usd",
+    "slippage_usd",
+    "reason",
+)
+EVENT_COLUMNS: tuple[str, ...] = (  # the event log's columns, in order
+    "time",
+    "kind",
+    "leg",
+    "coins",
+    "usd",
+    "price",
+    "contracts",
+    "target_ratio",
+    "actual_ratio",
+)
+
 
 @dataclass(frozen=True)
 class MarketArrays:
@@ -105,3 +128,10 @@ class Result:
     metrics: dict[str, float | int | str] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
     meta: dict[str, object] = field(default_factory=dict)  # config hash, data fingerprint, etc.
+
+    def plot(self, chart: str = "equity", path: str | None = None):  # type: ignore[no-untyped-def]
+        """A run chart (equity, hedge_ratio, margin, costs, attribution) as a PNG a notebook
+        shows inline; ``path`` also writes it (see perphedge.notebook.plot_result)."""
+        from perphedge.notebook import plot_result
+
+        return plot_result(self, chart, path)

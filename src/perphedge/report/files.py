@@ -21,8 +21,7 @@ import pyarrow.parquet as pq
 import yaml
 from tqdm import tqdm
 
-from perphedge.engine.simulate import EVENT_COLUMNS, TRADE_COLUMNS
-from perphedge.engine.types import Result
+from perphedge.engine.types import EVENT_COLUMNS, TRADE_COLUMNS, Result
 from perphedge.errors import DataValidationError, MissingDataError
 from perphedge.report.charts import RUN_CHARTS
 from perphedge.report.html import render_html
