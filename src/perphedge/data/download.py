@@ -546,7 +546,7 @@ def _progress(job: _Job, options: DownloadOptions, position: int) -> Any:
         unit="req",
         position=position,
         leave=True,
-        disable=not options.progress,
+        disable=None if options.progress else True,  # None: only on a terminal
     )
     job.on_window = lambda: bar.update(1)
     return bar

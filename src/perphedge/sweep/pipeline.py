@@ -191,7 +191,9 @@ def run_sweep(
         if progress:
             from tqdm import tqdm
 
-            bar = tqdm(total=n_run, desc=f"sweep {loaded.spec.name}", unit="run", leave=True)
+            bar = tqdm(  # disable=None: a bar only on a terminal, never into a log or pipe
+                total=n_run, desc=f"sweep {loaded.spec.name}", unit="run", leave=True, disable=None
+            )
         table, outcomes = execute(loaded, chosen, progress=bar.update if bar else None)
     finally:
         if bar is not None:
