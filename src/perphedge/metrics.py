@@ -32,6 +32,37 @@ from perphedge.engine.types import Result
 DAYS_PER_YEAR = 365
 _DAY_NS = 86_400 * 10**9
 SIDES = ("hedged", "unhedged")
+SIDE_METRICS = (
+    "total_return",
+    "cagr",
+    "volatility",
+    "sharpe",
+    "sortino",
+    "max_drawdown",
+    "max_drawdown_days",
+    "final_equity",
+)
+# Every key compute_metrics returns, besides one ``attr_<component>`` per attribution part.
+METRIC_KEYS: tuple[str, ...] = (
+    *(f"{side}_{name}" for side in SIDES for name in SIDE_METRICS),
+    "hedge_effectiveness",
+    "funding_received_usd",
+    "funding_paid_usd",
+    "funding_net_usd",
+    "fees_usd",
+    "slippage_usd",
+    "n_rebalances",
+    "n_trades",
+    "n_topups",
+    "n_withdrawals",
+    "n_liquidations",
+    "max_margin_ratio",
+    "min_liq_distance",
+    "mean_leverage",
+    "max_leverage",
+    "attr_total",
+    "equity_change",
+)
 LEG_COLUMN_PREFIXES = (
     "funding_cum_usd_",
     "margin_ratio_",

@@ -245,3 +245,11 @@ def test_mean_leverage_counts_only_bars_with_a_position_and_no_negative_zero():
     assert m["mean_leverage"] == pytest.approx(2.75)  # (3 + 2.5) / 2, not / 4
     assert m["max_leverage"] == 3.0
     assert math.copysign(1.0, m["funding_paid_usd"]) == 1.0  # 0.0, not -0.0
+
+
+def test_metric_keys_list_what_compute_metrics_returns():
+    from perphedge.metrics import METRIC_KEYS
+
+    m = compute_metrics(small_result(), D)
+    assert {k for k in m if not k.startswith("attr_")} | {"attr_total"} == set(METRIC_KEYS)
+    assert set(METRIC_KEYS) <= EXPECTED_KEYS

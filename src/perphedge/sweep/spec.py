@@ -20,6 +20,7 @@ import yaml
 
 from perphedge.domain import Timeframe
 from perphedge.errors import ConfigError
+from perphedge.metrics import METRIC_KEYS
 
 # Metrics for which a smaller value is the better one (everything else ranks high-first).
 # Drawdowns are negative fractions, so "higher is better" is right for them as well.
@@ -84,38 +85,9 @@ def _choice(enum: type[Enum], value: Any, where: str) -> Any:
 
 DEFAULT_RANK_BY = "hedged_sharpe"
 
-# The metric keys of docs/ARCHITECTURE.md ("Metric keys"), to catch a misspelt rank_by or heat
-# map metric before a long sweep runs (attr_<component> keys are accepted by their prefix).
-_SIDE_SUFFIXES = (
-    "total_return",
-    "cagr",
-    "volatility",
-    "sharpe",
-    "sortino",
-    "max_drawdown",
-    "max_drawdown_days",
-    "final_equity",
-)
-KNOWN_METRICS = (
-    *(f"{side}_{s}" for side in ("hedged", "unhedged") for s in _SIDE_SUFFIXES),
-    "hedge_effectiveness",
-    "funding_received_usd",
-    "funding_paid_usd",
-    "funding_net_usd",
-    "fees_usd",
-    "slippage_usd",
-    "n_rebalances",
-    "n_trades",
-    "n_topups",
-    "n_withdrawals",
-    "n_liquidations",
-    "max_margin_ratio",
-    "min_liq_distance",
-    "mean_leverage",
-    "max_leverage",
-    "attr_total",
-    "equity_change",
-)
+# Metric keys, to catch a misspelt rank_by or heat map metric before a long sweep runs
+# (attr_<component> keys are accepted by their prefix).
+KNOWN_METRICS = METRIC_KEYS
 
 
 def check_metric(name: Any, where: str) -> str:
