@@ -294,27 +294,15 @@ def binance_coinm_btc(store: Store, shared: Path) -> Iterable[Output]:
     tf8 = Timeframe.parse("8h")
     frames = fpc_frames(shared)
     # cross-checks against the independent AHA-HH export before writing
-    aha_f = aha_frame(shared, "binance", "BTCUSDCM", "perpetual", Series.FUNDING)
-    require_agree(
-        "FPC vs AHA binance BTC coin-M funding",
-        frames["funding"]["funding_rate"],
-        aha_f["funding_rate"],
-        min_overlap=1000,
-    )
-    aha_p = aha_frame(shared, "binance", "BTCUSDCM", "perpetual", Series.OHLCV)
-    require_agree(
-        "FPC vs AHA binance BTC coin-M 8h open",
-        frames["perp"]["open"],
-        aha_p["open"],
-        min_overlap=1000,
-    )
-    aha_s = aha_frame(shared, "binance", "BTC/USDT", "spot", Series.OHLCV)
-    require_agree(
-        "FPC vs AHA binance BTC spot 8h open",
-        frames["spot"]["open"],
-        aha_s["open"],
-        min_overlap=1000,
-    )
+    for what, part, column, pair, contract, series in (
+        ("coin-M funding", "funding", "funding_rate", "BTCUSDCM", "perpetual", Series.FUNDING),
+        ("coin-M 8h open", "perp", "open", "BTCUSDCM", "perpetual", Series.OHLCV),
+        ("spot 8h open", "spot", "open", "BTC/USDT", "spot", Series.OHLCV),
+    ):
+        aha = aha_frame(shared, "binance", pair, contract, series)
+        require_agree(
+            f"FPC vs AHA binance BTC {what}", frames[part][column], aha[column], min_overlap=1000
+        )
     inv = {
         "source": FPC_SRC,
         "licence": LIC_NONE,

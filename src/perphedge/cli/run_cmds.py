@@ -139,10 +139,7 @@ def baseline_group() -> None:
     """
 
 
-@baseline_group.command("save")
-@click.argument("configs", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help=_SET_HELP)
-@click.option(
+_baseline_dir_option = click.option(
     "--dir",
     "directory",
     default="baselines",
@@ -150,6 +147,12 @@ def baseline_group() -> None:
     type=click.Path(file_okay=False, path_type=Path),
     help="Folder of the baseline files.",
 )
+
+
+@baseline_group.command("save")
+@click.argument("configs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help=_SET_HELP)
+@_baseline_dir_option
 def baseline_save(configs: tuple[Path, ...], sets: tuple[str, ...], directory: Path) -> None:
     """Run each CONFIG and write baselines/<name>.json (metrics, tolerances, equity digest).
 
@@ -168,14 +171,7 @@ def baseline_save(configs: tuple[Path, ...], sets: tuple[str, ...], directory: P
 @baseline_group.command("check")
 @click.argument("configs", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help=_SET_HELP)
-@click.option(
-    "--dir",
-    "directory",
-    default="baselines",
-    show_default=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Folder of the baseline files.",
-)
+@_baseline_dir_option
 def baseline_check(configs: tuple[Path, ...], sets: tuple[str, ...], directory: Path) -> None:
     """Rerun CONFIGs (default: every config with a baseline); exit 3 if any metric drifted.
 

@@ -173,21 +173,32 @@ def candle_gaps(index: pd.DatetimeIndex, timeframe: Timeframe) -> list[Gap]:
     return out
 
 
+def _begin(
+    frame: pd.DataFrame, required: Sequence[str], label: str
+) -> tuple[ValidationReport, bool]:
+    """The checks every series starts with: required columns, a valid index, some rows.
+    Returns the report and whether the row-level checks can go on."""
+    report = ValidationReport(label=label, rows=len(frame))
+    missing = [c for c in required if c not in frame.columns]
+    if missing:
+        report.errors.append(f"missing column(s) {', '.join(missing)}")
+    if not _check_index(frame.index, report):
+        return report, False
+    if len(frame) == 0:
+        report.warnings.append("no rows")
+        return report, False
+    report.first, report.last = frame.index[0], frame.index[-1]
+    return report, True
+
+
 def validate_candles(
     frame: pd.DataFrame, timeframe: Timeframe | str, label: str = "candles"
 ) -> ValidationReport:
     """Check an OHLCV frame (index = bar open) against the schema and the ``timeframe`` grid."""
     tf = Timeframe.parse(timeframe)
-    report = ValidationReport(label=label, rows=len(frame))
-    missing = [c for c in CANDLE_COLUMNS if c not in frame.columns]
-    if missing:
-        report.errors.append(f"missing column(s) {', '.join(missing)}")
-    if not _check_index(frame.index, report):
+    report, go_on = _begin(frame, CANDLE_COLUMNS, label)
+    if not go_on:
         return report
-    if len(frame) == 0:
-        report.warnings.append("no rows")
-        return report
-    report.first, report.last = frame.index[0], frame.index[-1]
     _check_numbers(frame, CANDLE_COLUMNS, report)
     if report.errors:
         return report
@@ -281,16 +292,9 @@ def funding_gaps(index: pd.DatetimeIndex) -> tuple[list[Gap], list[pd.Timestamp]
 
 def validate_funding(frame: pd.DataFrame, label: str = "funding") -> ValidationReport:
     """Check a funding frame (index = funding time, ``funding_rate`` as a fraction)."""
-    report = ValidationReport(label=label, rows=len(frame))
-    missing = [c for c in FUNDING_REQUIRED if c not in frame.columns]
-    if missing:
-        report.errors.append(f"missing column(s) {', '.join(missing)}")
-    if not _check_index(frame.index, report):
+    report, go_on = _begin(frame, FUNDING_REQUIRED, label)
+    if not go_on:
         return report
-    if len(frame) == 0:
-        report.warnings.append("no rows")
-        return report
-    report.first, report.last = frame.index[0], frame.index[-1]
     numeric = ["funding_rate", "mark_price"]
     if len(frame) > 1:
         numeric.append("interval_hours")  # a single event has no interval
