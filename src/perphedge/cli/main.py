@@ -80,6 +80,9 @@ def _register() -> None:
     for module in (data_cmds, download_cmd, run_cmds, sweep_cmd):
         for command in module.COMMANDS:
             cli.add_command(command)
+    from perphedge.cli.init_cmd import init_cmd
+
+    cli.add_command(init_cmd)
 
 
 _register()
