@@ -245,7 +245,8 @@ def _where(folder: Path) -> str:
 def policy_notes(name: str, search_dirs: Sequence[str | Path]) -> list[str]:
     """Run notes on which file a policy came from, and whether it overrode a built-in.
 
-    The file is named relative to the working directory when inside it.
+    The file is named relative to the working directory when inside it, else from the folder
+    that holds its project (``myhedge/strategies/x.py``), never by a full machine path.
     """
     from perphedge.project import display_path
 
@@ -256,7 +257,11 @@ def policy_notes(name: str, search_dirs: Sequence[str | Path]) -> list[str]:
     builtin = shipped_strategies_dir()
     if builtin is not None and path.parent.resolve() == builtin:
         return [f"policy {name!r}: the built-in policy"]
-    note = f"policy {name!r}: {display_path(path)}"
+    shown = display_path(path)
+    if Path(shown).is_absolute():  # outside the working directory: name it from its project
+        full = path.resolve()
+        shown = full.relative_to(full.parents[min(2, len(full.parents) - 1)]).as_posix()
+    note = f"policy {name!r}: {shown}"
     if builtin is not None and (builtin / f"{name}.py").is_file():
         note += " (overrides the built-in policy of the same name)"
     return [note]
