@@ -12,9 +12,11 @@ In an installed wheel the first three are the subpackages ``perphedge.configs``,
 build time, so git holds one copy of each file). In a source checkout (editable install) they are
 read from the repository's folders directly.
 
-A config's **project** is the folder that holds its ``configs/`` folder (for
-``myhedge/configs/x.yaml`` that is ``myhedge/``); a config in any other folder is its own
-project. Strategy files and a relative ``data.root`` are looked up there and nowhere further up.
+A config's **project** is the nearest folder holding ``configs/`` and ``strategies/`` or
+``data/``, at most four levels above the config's folder (for ``myhedge/configs/x.yaml`` that is
+``myhedge/``; for a run folder's ``myhedge/reports/<name>/<run-id>/config.resolved.yaml`` too); a
+config with no such folder near it is its own project. Strategy files and a relative
+``data.root`` are looked up in the config's folder and the project root, nowhere else.
 """
 
 from __future__ import annotations
@@ -79,12 +81,29 @@ def shipped_dir_or_none(what: Shipped) -> Path | None:
         return None
 
 
+# the config's folder and 4 above: <project>/reports/<sweep>/<run-id>/configs/<combo>.yaml
+PROJECT_LEVELS = 5
+
+
+def is_project(folder: Path) -> bool:
+    """A project folder holds ``configs/`` and ``strategies/`` or ``data/`` (what ``backtest
+    init`` writes; a run or sweep folder, with at most a ``configs/``, is not one)."""
+    return (folder / "configs").is_dir() and (
+        (folder / "strategies").is_dir() or (folder / "data").is_dir()
+    )
+
+
 def project_root(config_path: str | os.PathLike[str]) -> Path:
-    """The project of a config file: the parent of its folder when that folder is named
-    ``configs``, else the config's own folder (absolute)."""
+    """The project of a config file (absolute): the nearest project folder (:func:`is_project`)
+    among the config's folder and its parents, at most ``PROJECT_LEVELS`` folders in all (so a
+    config in ``configs/``, a run folder's ``config.resolved.yaml`` and a sweep folder's
+    ``configs/<combo>.yaml`` all find their project); without one, the config's own folder."""
     path = Path(config_path).expanduser().resolve()
     folder = path if path.is_dir() else path.parent
-    return folder.parent if folder.name == "configs" else folder
+    for candidate in (folder, *folder.parents)[:PROJECT_LEVELS]:
+        if is_project(candidate):
+            return candidate
+    return folder
 
 
 def project_folders(config_path: str | os.PathLike[str] | None) -> list[Path]:

@@ -52,9 +52,22 @@ def test_the_builtins_are_the_repository_strategies_in_a_checkout():
     assert (Path(__file__).resolve().parents[2] / "strategies").resolve() == BUILTIN
 
 
-def test_project_root_is_the_folder_holding_configs(tmp_path):
-    assert project_root(tmp_path / "myhedge" / "configs" / "x.yaml") == tmp_path / "myhedge"
-    assert project_root(tmp_path / "loose" / "x.yaml") == tmp_path / "loose"
+def test_project_root_is_the_nearest_project_folder(tmp_path):
+    proj = tmp_path / "myhedge"
+    for sub in ("configs", "strategies", "reports/basket/run1", "reports/grid/run2/configs"):
+        (proj / sub).mkdir(parents=True)
+    assert project_root(proj / "configs" / "x.yaml") == proj
+    assert project_root(proj / "x.yaml") == proj
+    assert project_root(proj / "reports/basket/run1/config.resolved.yaml") == proj
+    assert project_root(proj / "reports/grid/run2/configs/combo.yaml") == proj  # 4 levels up
+    (proj / "reports/grid/run2/configs/a/b").mkdir(parents=True)
+    deep = proj / "reports/grid/run2/configs/a/b"
+    assert project_root(deep / "x.yaml") == deep  # 6 levels up: not looked for
+    loose = tmp_path / "loose"
+    loose.mkdir()
+    assert project_root(loose / "x.yaml") == loose
+    (tmp_path / "bare" / "configs").mkdir(parents=True)  # configs/ alone: not a project
+    assert project_root(tmp_path / "bare" / "configs" / "x.yaml") == tmp_path / "bare" / "configs"
 
 
 def test_config_folder_then_project_then_builtins(tmp_path):
@@ -85,6 +98,7 @@ def test_nothing_above_the_project_nor_the_working_directory(tmp_path, monkeypat
 
 def test_a_project_file_overrides_a_builtin_and_the_notes_say_so(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    (tmp_path / "myhedge" / "configs").mkdir(parents=True)
     _policy(tmp_path / "myhedge" / "strategies", "fixed", 0.25)
     _policy(tmp_path / "myhedge" / "strategies", "mine", 0.5)
     dirs = find_strategies_dirs(tmp_path / "myhedge" / "configs" / "x.yaml")
