@@ -48,6 +48,13 @@ def test_wheel_installs_and_runs_the_main_config_from_a_new_project(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
     env |= {"MPLBACKEND": "Agg", "PIP_NO_INDEX": "1", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
 
+    from importlib.metadata import version
+
+    setuptools_major = int(version("setuptools").split(".")[0])
+    assert setuptools_major >= 77, (
+        f"building the wheel offline needs setuptools>=77 (found {version('setuptools')}): "
+        'pip install -e ".[dev]"'
+    )
     src = tmp_path / "src"
     src.mkdir()
     _copy_sources(src)
