@@ -1,4 +1,4 @@
-"""Engine speed benchmark (issue 3): ``python benchmarks/bench_engine.py``.
+"""Engine speed benchmark: ``python benchmarks/bench_engine.py``.
 
 Job: 4 years of hourly bars (35,040), an 8-coin basket hedged with one ETH inverse perpetual,
 8-hourly funding, daily rebalancing, a rolling-beta target series (computed here with numpy

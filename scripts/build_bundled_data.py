@@ -10,6 +10,14 @@ USDT-M funding) and the script stops if they disagree.
 Usage::
 
     python scripts/build_bundled_data.py [--shared ../shared/data] [--out data]
+    python scripts/build_bundled_data.py --check [--shared ../shared/data] [--out data]
+
+``--check`` (for maintainers, with the raw sources beside the repository) rebuilds everything
+into a temporary folder, compares each file with the committed one under ``--out`` (rows,
+values, dtypes and metadata; ``fetched_at`` is the raw file's modification time, so a copied raw
+folder changes only that), runs the cross-checks between overlapping sources, and checks known
+values at known UTC instants against the raw files read independently with plain pandas. It
+prints a summary and exits 1 on any difference, writing nothing.
 
 The timestamp conventions of every raw file are in ../shared/data/SOURCES.md and, for what is
 bundled, in data/SOURCES.md.
@@ -67,6 +75,7 @@ CDD_SRC = (
     "AHA-HH/optimising-funding-rate-arbitrage@12204a61:"
     "data/raw/Binance/BTCUSD_PERP_Binance_futures_CM_hour.csv (CryptoDataDownload)"
 )
+LONDON_FUNDING = "inverse_perp/binance_coinm_BTCUSD_PERP_funding_2021-07_2024-07_londontime.csv"
 ROSHAN = "Roshan7869/algotrading@4e790fea:user_data/data/binance/"
 
 # USD per inverse contract (hedging-model.md section 3).
@@ -413,11 +422,286 @@ def build(shared: Path, out: Path) -> list[Output]:
     return outputs
 
 
+# ---------------------------------------------------------------- --check
+
+
+IGNORED_META = ("fetched_at",)  # the raw file's modification time (changes with a copy)
+
+
+class Checker:
+    """Collects named comparisons; a failed one is a problem line, nothing stops early."""
+
+    def __init__(self) -> None:
+        self.passed = 0
+        self.problems: list[str] = []
+
+    def equal(self, name: str, got: object, want: object) -> None:
+        if got == want:
+            self.passed += 1
+        else:
+            self.problems.append(f"{name}: got {got!r}, expected {want!r}")
+
+    def arrays(self, name: str, got: Any, want: Any) -> None:
+        a, b = np.asarray(got), np.asarray(want)
+        if a.shape == b.shape and np.array_equal(a, b):
+            self.passed += 1
+            return
+        if a.shape != b.shape:
+            self.problems.append(f"{name}: shapes {a.shape} vs {b.shape}")
+        else:
+            first = int(np.flatnonzero(a != b)[0])
+            self.problems.append(
+                f"{name}: {int((a != b).sum())}/{a.size} differ (first at row {first})"
+            )
+
+    def run(self, name: str, fn: Any, *args: Any) -> None:
+        """Run one check function; an exception is a problem, not a crash."""
+        try:
+            fn(self, *args)
+        except Exception as exc:  # noqa: BLE001 - a check that crashes is a failed check
+            self.problems.append(f"{name}: {type(exc).__name__}: {exc}")
+
+
+def compare_stores(c: Checker, built: Path, committed: Path) -> int:
+    """Every rebuilt file against the committed one: same files, rows, values, metadata."""
+    new = dict((p.relative_to(built).as_posix(), k) for k, p in Store(built).iter_files())
+    old = {p.relative_to(committed).as_posix() for _, p in Store(committed).iter_files()}
+    for rel in sorted(old - set(new)):
+        c.problems.append(f"{rel}: committed but not produced by the build")
+    for rel in sorted(set(new) - old):
+        c.problems.append(f"{rel}: produced by the build but not committed")
+    refetched = 0
+    for rel in sorted(set(new) & old):
+        key = new[rel]
+        fa, ma = Store(built).read(key)
+        fb, mb = Store(committed).read(key)
+        c.equal(f"{rel} columns", list(fa.columns), list(fb.columns))
+        c.equal(f"{rel} dtypes", [str(t) for t in fa.dtypes], [str(t) for t in fb.dtypes])
+        c.arrays(f"{rel} timestamps", fa.index.asi8, fb.index.asi8)
+        for col in fa.columns.intersection(fb.columns):
+            c.arrays(f"{rel} {col}", fa[col].to_numpy(), fb[col].to_numpy())
+        for k in sorted(set(ma) | set(mb)):
+            if k in IGNORED_META:
+                refetched += ma.get(k) != mb.get(k)
+            else:
+                c.equal(f"{rel} metadata {k}", ma.get(k), mb.get(k))
+    return refetched
+
+
+def _ts(text: str) -> pd.Timestamp:
+    return pd.Timestamp(text, tz="UTC")
+
+
+def _london_to_utc(text: str) -> pd.Timestamp:
+    """Independent of the importers: fold=0 takes the first (summer-time) repeated hour."""
+    from zoneinfo import ZoneInfo
+
+    local = datetime.fromisoformat(text).replace(tzinfo=ZoneInfo("Europe/London"), fold=0)
+    return pd.Timestamp(local).tz_convert("UTC")
+
+
+def _frame(store: Store, exchange: str, symbol: str, series: str, tf: str | None = None):
+    from perphedge.data.loader import load
+
+    return load(store, exchange, symbol, series, tf).frame
+
+
+def check_fpc(c: Checker, shared: Path, store: Store) -> None:
+    """FrancyPengChoco: Timestamp is the 8h bar close and the funding time."""
+    raw = pd.read_csv(shared / FPC_FILE)
+    c.equal("FPC first Timestamp", raw.iloc[0]["Timestamp"], "2020-08-11 08:00:00")
+    perp = _frame(store, "binance", "BTC/USD:BTC", "ohlcv", "8h")
+    spot = _frame(store, "binance", "BTC/USDT", "ohlcv", "8h")
+    fund = _frame(store, "binance", "BTC/USD:BTC", "funding")
+    c.equal("FPC perp open 2020-08-11 00:00", perp.loc[_ts("2020-08-11 00:00"), "open"], 11785.0)
+    c.equal("FPC spot open 2020-08-11 00:00", spot.loc[_ts("2020-08-11 00:00"), "open"], 11892.9)
+    c.equal("FPC funding 2020-08-11 08:00", fund.loc[_ts("2020-08-11 08:00"), "funding_rate"], 1e-4)
+    close_utc = pd.DatetimeIndex(pd.to_datetime(raw["Timestamp"])).tz_localize("UTC")
+    opens = close_utc - pd.Timedelta(hours=8)
+    c.arrays("FPC perp open", perp.loc[opens, "open"], raw["Open_futures"])
+    c.arrays("FPC perp low", perp.loc[opens, "low"], raw["Low_futures"])
+    c.arrays("FPC spot close", spot.loc[opens, "close"], raw["Close_spot"])
+    c.arrays("FPC spot volume", spot.loc[opens, "volume"], raw["Volume"])
+    c.arrays("FPC funding", fund.loc[close_utc, "funding_rate"], raw["Funding Rate"])
+
+
+def _aha(shared: Path) -> pd.DataFrame:
+    raw = pd.read_csv(shared / AHA_FILE)
+    raw["utc"] = [_london_to_utc(t) for t in raw["time"]]
+    return raw
+
+
+def _aha_rows(aha: pd.DataFrame, exchange: str, pair: str) -> pd.DataFrame:
+    rows = aha[(aha["exchange"] == exchange) & (aha["pair"] == pair)].set_index("utc")
+    return rows[(rows.index >= _ts(START)) & (rows.index < _ts(END))]
+
+
+def check_aha(c: Checker, shared: Path, store: Store) -> None:
+    """AHA-HH: London wall-clock times at known instants, then every series against the raw."""
+    okx = _frame(store, "okx", "ETH/USD:ETH", "ohlcv", "8h")
+    c.equal("AHA okx ETH open 2023-07-01 (BST)", okx.loc[_ts("2023-07-01"), "open"], 1927.47)
+    c.equal("AHA okx ETH close 2023-07-01 (BST)", okx.loc[_ts("2023-07-01"), "close"], 1920.69)
+    okx_f = _frame(store, "okx", "ETH/USD:ETH", "funding")
+    c.equal(
+        "AHA okx ETH funding 2023-07-01",
+        okx_f.loc[_ts("2023-07-01"), "funding_rate"],
+        0.0001427266456923,
+    )
+    bybit = _frame(store, "bybit", "BTC/USD:BTC", "ohlcv", "8h")
+    c.equal(
+        "AHA bybit BTC open 2023-01-15 08:00 (GMT)",
+        bybit.loc[_ts("2023-01-15 08:00"), "open"],
+        20735.5,
+    )
+    eth = _frame(store, "binance", "ETH/USD:ETH", "ohlcv", "8h")
+    c.equal("AHA DST fallback 2023-10-29 00:00", eth.loc[_ts("2023-10-29 00:00"), "open"], 1776.37)
+    c.equal("AHA no 2023-10-29 01:00 bar", _ts("2023-10-29 01:00") in eth.index, False)
+    aha = _aha(shared)
+    for exchange in ("binance", "bybit", "okx"):
+        for coin in ("BTC", "ETH"):
+            for pair, sym, series in (
+                (f"{coin}USDCM", f"{coin}/USD:{coin}", "ohlcv"),
+                (f"{coin}USDCM", f"{coin}/USD:{coin}", "funding"),
+                (f"{coin}USDT", f"{coin}/USDT:USDT", "ohlcv"),
+                (f"{coin}USDT", f"{coin}/USDT:USDT", "funding"),
+                (f"{coin}/USDT", f"{coin}/USDT", "ohlcv"),
+            ):
+                name = f"AHA {exchange} {sym} {series}"
+                rows = _aha_rows(aha, exchange, pair)
+                c.equal(f"{name} rows", len(rows), 1641)
+                stored = _frame(store, exchange, sym, series, "8h" if series == "ohlcv" else None)
+                stored = stored[(stored.index >= _ts(START)) & (stored.index < _ts(END))]
+                c.arrays(f"{name} times", stored.index.asi8, rows.index.as_unit("ns").asi8)
+                if series == "ohlcv":
+                    for col in ("open", "high", "low", "close"):
+                        c.arrays(f"{name} {col}", stored[col], rows[col])
+                else:
+                    c.arrays(f"{name} rate", stored["funding_rate"], rows["funding rate"])
+    fpc = _frame(store, "binance", "BTC/USD:BTC", "funding")["funding_rate"]
+    rows = _aha_rows(aha, "binance", "BTCUSDCM")["funding rate"]
+    common = fpc.index.intersection(rows.index)
+    c.equal("Binance COIN-M BTC funding: FPC and AHA overlap", len(common), 1641)
+    c.arrays("Binance COIN-M BTC funding: FPC vs AHA", fpc.loc[common], rows.loc[common])
+    london = pd.read_csv(shared / LONDON_FUNDING)
+    london.index = pd.DatetimeIndex([_london_to_utc(t) for t in london["Time"]])
+    common = fpc.index.intersection(london.index)
+    c.equal("Binance COIN-M BTC funding: FPC and London-time overlap", len(common), 3289)
+    c.arrays(
+        "Binance COIN-M BTC funding: FPC vs London-time",
+        fpc.loc[common],
+        london.loc[common, "Funding Rate"],
+    )
+
+
+def check_cdd(c: Checker, shared: Path, store: Store) -> None:
+    """CryptoDataDownload 1h perp: newest first, Unix ms = UTC bar open; 8h opens agree."""
+    raw = pd.read_csv(shared / CDD_FILE, skiprows=1)
+    c.equal("CDD newest row first", int(raw.iloc[0]["Unix"]), 1723158000000)
+    stored = _frame(store, "binance", "BTC/USD:BTC", "ohlcv", "1h")
+    c.equal("CDD open 2024-08-08 23:00", stored.loc[_ts("2024-08-08 23:00"), "open"], 62349.0)
+    c.equal("CDD close 2022-03-01 08:00", stored.loc[_ts("2022-03-01 08:00"), "close"], 43499.4)
+    c.equal("CDD volume 2022-03-01 08:00", stored.loc[_ts("2022-03-01 08:00"), "volume"], 2171046.0)
+    utc = pd.DatetimeIndex(pd.to_datetime(raw["Unix"], unit="ms", utc=True))
+    c.equal("CDD rows", (len(stored), len(raw)), (34724, 34724))
+    c.arrays("CDD open", stored.loc[utc, "open"], raw["Open"])
+    c.equal(
+        "CDD Date column is UTC",
+        pd.DatetimeIndex(pd.to_datetime(raw["Date"])).tz_localize("UTC").equals(utc),
+        True,
+    )
+    h8 = _frame(store, "binance", "BTC/USD:BTC", "ohlcv", "8h")["open"]
+    common = h8.index.intersection(stored.index)
+    c.equal("CDD 1h and FPC 8h perp overlap", len(common), 4322)
+    c.arrays("CDD 1h vs FPC 8h perp open", h8.loc[common], stored["open"].loc[common])
+
+
+def check_freqtrade(c: Checker, shared: Path, store: Store) -> None:
+    """freqtrade feathers: spot 1h, USDT-M funding and mark; 8h spot opens = 1h opens; ATOM."""
+    for coin in ("ETH", "SOL"):
+        raw = pd.read_feather(shared / f"spot_1h/binance_spot_{coin}_USDT-1h.feather").set_index(
+            "date"
+        )
+        stored = _frame(store, "binance", f"{coin}/USDT", "ohlcv", "1h")
+        c.arrays(f"spot {coin} 1h close", stored["close"], raw.loc[stored.index, "close"])
+    folder = shared / "linear_perp/binance_freqtrade"
+    raw = pd.read_feather(folder / "binance_usdtm_BTC_USDT_USDT-1h-funding_rate.feather").set_index(
+        "date"
+    )
+    stored = _frame(store, "binance", "BTC/USDT:USDT", "funding")
+    c.arrays("USDT-M BTC funding", stored["funding_rate"], raw.loc[stored.index, "open"])
+    raw = pd.read_feather(folder / "binance_usdtm_ETH_USDT_USDT-1h-mark.feather").set_index("date")
+    stored = _frame(store, "binance", "ETH/USDT:USDT", "mark", "1h")
+    c.arrays("USDT-M ETH mark high", stored["high"], raw.loc[stored.index, "high"])
+    for coin in ("BTC", "ETH"):
+        h8 = _frame(store, "binance", f"{coin}/USDT", "ohlcv", "8h")["open"]
+        h1 = _frame(store, "binance", f"{coin}/USDT", "ohlcv", "1h")["open"]
+        common = h8.index.intersection(h1.index)
+        c.equal(f"spot {coin} 8h and 1h overlap", len(common), 1641)
+        c.arrays(f"spot {coin} 8h vs 1h open", h8.loc[common], h1.loc[common])
+    raw = pd.read_feather(shared / "spot_1h/binance_spot_BTC_USDT-1h.feather").set_index("date")
+    h8 = _frame(store, "binance", "BTC/USDT", "ohlcv", "8h")["open"]
+    common = h8.index.intersection(raw.index)
+    c.equal("spot BTC 8h vs raw 1h overlap >= 5160", len(common) >= 5160, True)
+    c.arrays("spot BTC 8h vs raw 1h open", h8.loc[common], raw.loc[common, "open"])
+    pieces = shared / "spot_1h/atom_pieces"
+    stored = _frame(store, "binance", "ATOM/USDT", "ohlcv", "1h")
+    mounik = pd.read_feather(pieces / ATOM_PIECES[1][0]).set_index("date")
+    gene = pd.read_feather(pieces / ATOM_PIECES[3][0]).set_index("date")
+    early = stored[stored.index < _ts("2024-05-01")]
+    late = stored[stored.index >= _ts("2024-05-09")]
+    c.arrays("ATOM early vs Mounik", early["close"], mounik.loc[early.index, "close"])
+    c.arrays("ATOM late vs GeneTrader", late["close"], gene.loc[late.index, "close"])
+    missing = pd.date_range(stored.index[0], stored.index[-1], freq="1h").difference(stored.index)
+    c.equal("ATOM missing hours", [str(t) for t in missing], ["2023-03-24 13:00:00+00:00"])
+
+
+RAW_CHECKS = (
+    ("FrancyPengChoco 8h", check_fpc),
+    ("AHA-HH 8h, three exchanges", check_aha),
+    ("CryptoDataDownload 1h", check_cdd),
+    ("freqtrade feathers", check_freqtrade),
+)
+
+
+def check(shared: Path, committed: Path) -> int:
+    """Rebuild into a temporary folder and compare; print a summary; 0 if all agree, else 1."""
+    import tempfile
+
+    c = Checker()
+    with tempfile.TemporaryDirectory(prefix="perphedge-bundled-") as tmp:
+        try:
+            outputs = build(shared, Path(tmp))  # runs the cross-checks between sources
+        except SystemExit as exc:
+            print(f"FAILED: the rebuild stopped: {exc}")
+            return 1
+        refetched = compare_stores(c, Path(tmp), committed)
+    compared = c.passed
+    store = Store(committed)
+    for name, fn in RAW_CHECKS:
+        c.run(name, fn, shared, store)
+    print(
+        f"rebuilt {len(outputs)} files: {compared} comparisons with {committed} "
+        f"({refetched} with another fetched_at, the raw files' modification time, not compared); "
+        f"{c.passed - compared} known-value checks against the raw files"
+    )
+    for line in c.problems:
+        print(f"DIFFERS: {line}")
+    print(f"{len(c.problems)} difference(s)" if c.problems else "bundled data OK")
+    return 1 if c.problems else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shared", type=Path, default=REPO.parent / "shared" / "data")
     parser.add_argument("--out", type=Path, default=REPO / "data")
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="rebuild into a temporary folder and compare with --out; write nothing",
+    )
     args = parser.parse_args(argv)
+    if args.check:
+        return check(args.shared.resolve(), args.out.resolve())
     outputs = build(args.shared.resolve(), args.out)
     for o in outputs:
         print(f"{o.path}  {o.rows:>6} rows  {o.first:%Y-%m-%d %H:%M} .. {o.last:%Y-%m-%d %H:%M}")

@@ -198,43 +198,73 @@ def to_utc_timestamp(value: object, param: str) -> pd.Timestamp:
 
 
 def find_strategies_dirs(config_path: str | Path | None = None) -> list[Path]:
-    """Where to look for strategy files: the nearest ``strategies/`` folder at or above the
-    config's folder, then ``./strategies`` of the working directory, then the project's own
-    shipped ``strategies/`` (beside ``src/`` in a source checkout), so a config copied elsewhere
-    still finds ``fixed`` and friends (each once, if it exists; earlier folders win)."""
-    found: list[Path] = []
-    if config_path is not None:
-        start = Path(config_path).resolve()
-        folder = start if start.is_dir() else start.parent
-        for d in (folder, *folder.parents):
-            if (d / "strategies").is_dir():
-                found.append((d / "strategies").resolve())
-                break
-    cwd_dir = (Path.cwd() / "strategies").resolve()
-    if cwd_dir.is_dir() and cwd_dir not in found:
-        found.append(cwd_dir)
-    shipped = shipped_strategies_dir()
-    if shipped is not None and shipped not in found:
-        found.append(shipped)
-    return found
+    """Where to look for strategy files, first match wins: ``strategies/`` in the config's
+    folder, ``strategies/`` in its project root (the folder holding ``configs/``), then the
+    built-in policies shipped with perphedge. Nothing further up, nothing from the working
+    directory (see :func:`perphedge.project.strategy_search_dirs`)."""
+    from perphedge.project import strategy_search_dirs
+
+    return strategy_search_dirs(config_path)
 
 
 def shipped_strategies_dir() -> Path | None:
-    """The ``strategies/`` folder shipped with perphedge's source (src/perphedge -> ../../)."""
-    candidate = (Path(__file__).resolve().parents[2] / "strategies").resolve()
-    return candidate if candidate.is_dir() else None
+    """The folder of the built-in policies (inside the package, or the checkout's strategies/)."""
+    from perphedge.project import Shipped, shipped_dir_or_none
+
+    return shipped_dir_or_none(Shipped.STRATEGIES)
+
+
+def strategy_files(search_dirs: Sequence[str | Path]) -> dict[str, Path]:
+    """Every strategy file in ``search_dirs``, by name; the first folder that has a name wins.
+
+    Any ``<name>.py`` whose stem is a Python identifier counts (``__init__`` excepted).
+    """
+    out: dict[str, Path] = {}
+    for d in search_dirs:
+        p = Path(d)
+        if not p.is_dir():
+            continue
+        for f in sorted(p.glob("*.py")):
+            if _NAME_RE.match(f.stem) and f.stem != "__init__" and f.stem not in out:
+                out[f.stem] = f
+    return out
 
 
 def available_strategies(search_dirs: Sequence[str | Path]) -> list[str]:
     """Names of the strategy files in ``search_dirs`` (sorted, each once)."""
-    names: set[str] = set()
-    for d in search_dirs:
-        p = Path(d)
-        if p.is_dir():
-            names.update(
-                f.stem for f in p.glob("*.py") if _NAME_RE.match(f.stem) and f.stem != "__init__"
-            )
-    return sorted(names)
+    return sorted(strategy_files(search_dirs))
+
+
+def _where(folder: Path) -> str:
+    builtin = shipped_strategies_dir()
+    if builtin is not None and folder.resolve() == builtin:
+        return "the built-in policies"
+    return str(folder)
+
+
+def policy_notes(name: str, search_dirs: Sequence[str | Path]) -> list[str]:
+    """Run notes on which file a policy came from, and whether it overrode a built-in.
+
+    The file is named relative to the working directory when inside it, else from the folder
+    that holds its project (``myhedge/strategies/x.py``), never by a full machine path.
+    """
+    from perphedge.project import display_path
+
+    dirs = [Path(d) for d in search_dirs]
+    path = next((d / f"{name}.py" for d in dirs if (d / f"{name}.py").is_file()), None)
+    if path is None:
+        return []
+    builtin = shipped_strategies_dir()
+    if builtin is not None and path.parent.resolve() == builtin:
+        return [f"policy {name!r}: the built-in policy"]
+    shown = display_path(path)
+    if Path(shown).is_absolute():  # outside the working directory: name it from its project
+        full = path.resolve()
+        shown = full.relative_to(full.parents[min(2, len(full.parents) - 1)]).as_posix()
+    note = f"policy {name!r}: {shown}"
+    if builtin is not None and (builtin / f"{name}.py").is_file():
+        note += " (overrides the built-in policy of the same name)"
+    return [note]
 
 
 def load_policy(
@@ -251,7 +281,7 @@ def load_policy(
     path = next((d / f"{name}.py" for d in dirs if (d / f"{name}.py").is_file()), None)
     if path is None:
         avail = available_strategies(dirs)
-        searched = ", ".join(str(d) for d in dirs) or "no strategies/ folder found"
+        searched = ", ".join(_where(d) for d in dirs) or "no strategies/ folder found"
         raise StrategyError(
             yaml_path,
             f"no strategy {name!r} (searched: {searched}); available: "

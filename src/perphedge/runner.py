@@ -60,19 +60,13 @@ class DataSpec:
 
 
 def resolve_data_root(root: str, config_path: str | os.PathLike[str] | None = None) -> Path:
-    """An absolute store root: as given if absolute; else under the working directory, or, if it
-    is not there, under the config file's folder or the nearest ancestor that has it."""
-    p = Path(root).expanduser()
-    if p.is_absolute():
-        return p
-    here = (Path.cwd() / p).resolve()
-    if here.is_dir() or config_path is None:
-        return here
-    folder = Path(config_path).resolve().parent
-    for d in (folder, *folder.parents):
-        if (d / p).is_dir():
-            return (d / p).resolve()
-    return here
+    """An absolute store root: as given if absolute; else the first that exists of the working
+    directory, the config's folder and the config's project root (the folder holding
+    ``configs/``); if none exists, under the working directory (where a download creates it)."""
+    from perphedge.project import data_root_candidates
+
+    candidates = data_root_candidates(root, config_path)
+    return next((c for c in candidates if c.is_dir()), candidates[0])
 
 
 def data_spec(config: Config, config_path: str | os.PathLike[str] | None = None) -> DataSpec:
@@ -184,14 +178,9 @@ def check_markets(spec: DataSpec, store: Any) -> None:
 
     root = Path(getattr(store, "root", spec.root))
     if not root.is_dir():
-        bundled = Path(__file__).resolve().parents[2] / "data"
-        hint = f"e.g. data.root: {bundled} (the bundled history), " if bundled.is_dir() else ""
-        raise ConfigError(
-            "data.root",
-            f"no data folder at {root} (a relative data.root is looked up in the working "
-            f"directory, then next to the config); point it at a store, {hint}or fetch the "
-            "config's data into it with: backtest download CONFIG",
-        )
+        from perphedge.project import missing_data_root_message
+
+        raise ConfigError("data.root", missing_data_root_message(root))
     keys = list(store.keys())
 
     def known(exchange: str, market_type: MarketType) -> list[str]:
@@ -573,6 +562,7 @@ def build_meta(
     for note in (*market.notes, *_as_list(getattr(info, "notes", None)), *result.notes):
         if note not in notes:
             notes.append(note)
+    notes.extend(_policy_notes(prepared))
     sources = getattr(info, "sources", None)
     return {
         "name": cfg.name,
@@ -601,6 +591,13 @@ def build_meta(
         "resolved_config": cfg.to_dict(),
         "overrides": {k: _plain(v) for k, v in normalize_overrides(overrides).items()},
     }
+
+
+def _policy_notes(prepared: Prepared) -> list[str]:
+    """Which policy file ran (and whether it overrode a built-in), for the run's notes."""
+    from perphedge.policy import policy_notes
+
+    return policy_notes(prepared.config.policy.name, prepared.strategies_dirs)
 
 
 def _plain(value: Any) -> Any:

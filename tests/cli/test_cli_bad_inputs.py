@@ -119,9 +119,10 @@ def test_a_config_copied_elsewhere_is_told_where_the_bundled_data_is(tmp_path, m
     line = one_line_error(["run", "my.yaml", "--quiet"])
     assert line == (
         f"error: data.root: no data folder at {tmp_path.resolve() / 'data'} (a relative "
-        "data.root is looked up in the working directory, then next to the config); point it "
-        f"at a store, e.g. data.root: {REPO / 'data'} (the bundled history), or fetch the "
-        "config's data into it with: backtest download CONFIG"
+        "data.root is looked up in the working directory, then in the config's folder, then in "
+        "its project root); start a project with the bundled sample data: backtest init DIR, "
+        f"or point data.root at a store (the bundled sample store is {REPO / 'data'}), or fetch "
+        "the config's data with: backtest download CONFIG"
     )
 
 

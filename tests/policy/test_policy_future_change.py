@@ -9,27 +9,18 @@ scaled, so any dependence on it shows.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from policy_files import case_id, cases, load
 
-from perphedge.policy import PolicyContext, compute_targets, load_policy
+from perphedge.policy import PolicyContext, compute_targets
 
-STRATEGIES = Path(__file__).resolve().parents[2] / "strategies"
 H = 3_600 * 10**9
 START = np.datetime64("2024-03-01T00:00", "ns").astype(np.int64)
 
-CASES = [
-    ("rolling_beta", {"lookback": "6h", "sample": "bar"}),
-    ("rolling_beta", {"lookback": "2d", "sample": "1d", "min_ratio": 0.1, "max_ratio": 1.8}),
-    ("funding_aware", {"window": "8h", "threshold": 0.0}),
-    ("funding_aware", {"window": "1d", "threshold": -0.2, "reduced_ratio": 0.3}),
-    ("scheduled", {"windows": [["2024-03-01 05:00", "2024-03-02 07:00"]]}),
-    ("fixed", {}),
-]
+CASES = cases()  # every policy file, whatever its name (see policy_files.py)
 
 
 def _context(spot, hedge, rates, events) -> PolicyContext:
@@ -49,9 +40,7 @@ def _context(spot, hedge, rates, events) -> PolicyContext:
     )
 
 
-@pytest.mark.parametrize(
-    ("name", "params"), CASES, ids=[f"{n}-{i}" for i, (n, _) in enumerate(CASES)]
-)
+@pytest.mark.parametrize(("path", "params"), CASES, ids=[case_id(c) for c in CASES])
 @settings(max_examples=30, deadline=None)
 @given(
     seed=st.integers(0, 2**32 - 1),
@@ -59,8 +48,8 @@ def _context(spot, hedge, rates, events) -> PolicyContext:
     cut=st.floats(0.0, 1.0),
     factor=st.sampled_from([1e-3, 0.5, 2.0, 1e4]),
 )
-def test_changing_only_the_future_keeps_past_targets(name, params, seed, n, cut, factor):
-    fn = load_policy(name, [STRATEGIES])
+def test_changing_only_the_future_keeps_past_targets(path, params, seed, n, cut, factor):
+    fn = load(path)
     rng = np.random.default_rng(seed)
     spot = 40 * np.exp(np.cumsum(rng.normal(0, 0.03, (n, 2)), axis=0))
     hedge = 2500 * np.exp(np.cumsum(rng.normal(0, 0.03, (n, 2)), axis=0))

@@ -1,4 +1,4 @@
-"""load_policy, find_strategies_dirs, parameter validation and target checks."""
+"""load_policy, parameter validation and target checks."""
 
 from __future__ import annotations
 
@@ -13,13 +13,11 @@ from perphedge.policy import (
     PolicyContext,
     available_strategies,
     compute_targets,
-    find_strategies_dirs,
     load_policy,
     validate_params,
 )
 
 STRATEGIES = Path(__file__).resolve().parents[2] / "strategies"
-SHIPPED = ["fixed", "funding_aware", "rolling_beta", "scheduled"]
 D = 86_400 * 10**9
 
 
@@ -45,9 +43,10 @@ def write(tmp_path: Path, name: str, body: str) -> Path:
     return d
 
 
-def test_shipped_strategies_listed_and_documented():
-    assert available_strategies([STRATEGIES]) == SHIPPED
-    for name in SHIPPED:
+def test_every_strategy_file_loads_and_is_documented():
+    names = available_strategies([STRATEGIES])
+    assert names == sorted(p.stem for p in STRATEGIES.glob("*.py"))
+    for name in names:
         fn = load_policy(name, [STRATEGIES])
         doc = sys.modules.get(fn.__module__)
         assert doc is None  # not left in sys.modules
@@ -60,12 +59,13 @@ def test_load_policy_leaves_sys_path_alone():
     assert sys.path == before
 
 
-def test_unknown_strategy_lists_available():
+def test_unknown_strategy_lists_available(tmp_path):
+    d = write(tmp_path, "mine", "def targets(ctx):\n    return ctx.base_ratio\n")
     with pytest.raises(StrategyError) as info:
-        load_policy("nope", [STRATEGIES])
+        load_policy("nope", [d, STRATEGIES])
     assert str(info.value) == (
-        f"policy.name: no strategy 'nope' (searched: {STRATEGIES}); "
-        "available: fixed, funding_aware, rolling_beta, scheduled"
+        f"policy.name: no strategy 'nope' (searched: {d}, the built-in policies); "
+        f"available: {', '.join(sorted([*available_strategies([STRATEGIES]), 'mine']))}"
     )
     assert isinstance(info.value, ConfigError)
     assert info.value.path == "policy.name"
@@ -107,26 +107,6 @@ def test_first_search_dir_wins(tmp_path):
     d = write(tmp_path, "fixed", "def targets(ctx):\n    return [0.25] * ctx.n_bars\n")
     out = compute_targets(load_policy("fixed", [d, STRATEGIES]), ctx3(), {})
     np.testing.assert_array_equal(out[:, 0], [0.25] * 3)
-
-
-def test_find_strategies_dirs_walks_up_then_cwd(tmp_path, monkeypatch):
-    proj = tmp_path / "proj"
-    (proj / "strategies").mkdir(parents=True)
-    (proj / "configs" / "deep").mkdir(parents=True)
-    cfg = proj / "configs" / "deep" / "run.yaml"
-    cfg.write_text("name: x\n")
-    other = tmp_path / "elsewhere"
-    (other / "strategies").mkdir(parents=True)
-    shipped = (Path(__file__).resolve().parents[2] / "strategies").resolve()  # always last
-    monkeypatch.chdir(other)
-    assert find_strategies_dirs(cfg) == [
-        (proj / "strategies").resolve(),
-        (other / "strategies").resolve(),
-        shipped,
-    ]
-    monkeypatch.chdir(proj)  # same folder found twice -> listed once
-    assert find_strategies_dirs(cfg) == [(proj / "strategies").resolve(), shipped]
-    assert find_strategies_dirs(None) == [(proj / "strategies").resolve(), shipped]
 
 
 def test_unknown_param_names_allowed_ones():

@@ -1,32 +1,19 @@
-"""Causality: for every shipped strategy, targets on rows 0..t equal rows 0..t of the full run."""
+"""Causality: for every policy file (strategies/, the built-ins, the init template), targets on
+rows 0..t equal rows 0..t of the full run."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from policy_files import REPO, case_id, cases, first_changed_cut, load, policy_files
 
-from perphedge.policy import PolicyContext, available_strategies, compute_targets, load_policy
+from perphedge.policy import PolicyContext, compute_targets, load_policy
+from perphedge.project import Shipped, shipped_dir
 
-STRATEGIES = Path(__file__).resolve().parents[2] / "strategies"
 H = 3_600 * 10**9
 START = np.datetime64("2024-03-01T00:00", "ns").astype(np.int64)
-
-# Parameters that make every strategy's windows short enough to matter on ~100 bars.
-# A new strategy file gets {} (its defaults); one with required params must be added here.
-PARAMS: dict[str, list[dict]] = {
-    "rolling_beta": [
-        {"lookback": "4h", "sample": "bar"},
-        {"lookback": "2d", "sample": "1d", "min_ratio": 0.2, "max_ratio": 1.5},
-    ],
-    "funding_aware": [{"window": "8h", "threshold": 0.0}, {"window": "1d", "threshold": -0.5}],
-    "scheduled": [
-        {"windows": [["2024-03-01 10:00", "2024-03-02 05:00"], ["2024-03-03", "2024-03-04"]]}
-    ],
-}
 
 
 @st.composite
@@ -56,29 +43,64 @@ def contexts(draw) -> PolicyContext:
     )
 
 
-CASES = [
-    (name, params)
-    for name in available_strategies([STRATEGIES])
-    for params in PARAMS.get(name, [{}])
-]
+CASES = cases()
 
 
-def test_every_shipped_strategy_is_covered():
-    assert {name for name, _ in CASES} == {"fixed", "rolling_beta", "funding_aware", "scheduled"}
+def test_every_policy_file_is_covered():
+    """Every file in strategies/ (and the built-ins, and the init template) is a case."""
+    covered = {path for path, _ in CASES}
+    expected = {p.resolve() for p in (REPO / "strategies").glob("*.py")}
+    expected.add((shipped_dir(Shipped.PROJECT_TEMPLATE) / "strategies" / "my_policy.py").resolve())
+    assert expected <= covered
 
 
-@pytest.mark.parametrize(
-    ("name", "params"), CASES, ids=[f"{n}-{i}" for i, (n, _) in enumerate(CASES)]
-)
+def test_a_new_policy_file_is_picked_up_and_checked(tmp_path):
+    """A user's new file in a strategies folder is found without editing any list, and the same
+    check that runs on every shipped policy passes it, and fails a copy that reads the future."""
+    folder = tmp_path / "strategies"
+    folder.mkdir()
+    (folder / "trend_half.py").write_text(
+        "import pandas as pd\n\n"
+        "def targets(ctx, *, n: int = 3):\n"
+        "    s = pd.Series(ctx.hedge_price[:, 0])\n"
+        "    return (s > s.rolling(n, min_periods=1).mean()).to_numpy() * 0.5 + 0.5\n"
+    )
+    (folder / "peeking.py").write_text(
+        "import pandas as pd\n\n"
+        "def targets(ctx):\n"
+        "    s = pd.Series(ctx.hedge_price[:, 0])\n"
+        "    return (s.shift(-2) > s).to_numpy() * 0.5 + 0.5\n"
+    )
+    found = policy_files([folder])
+    assert [p.name for p in found] == ["peeking.py", "trend_half.py"]
+    n = 12
+    prices = 100.0 + np.array([0, 3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5], dtype=float)
+    ctx = PolicyContext.from_arrays(
+        times=START + np.arange(n, dtype=np.int64) * H,
+        bar_ns=H,
+        spot_close=prices[:, None],
+        weights=[1.0],
+        hedge_price=prices[:, None],
+        coin_usd=prices[:, None],
+        funding_rate=np.zeros((n, 1)),
+        funding_events=np.zeros((n, 1), dtype=np.int64),
+        legs=("a",),
+        base_ratio=1.0,
+    )
+    cuts = list(range(1, n))
+    assert first_changed_cut(load(folder / "trend_half.py"), {}, ctx, cuts) is None
+    # the peeking policy compares bar t with bar t+2: cut at 1 row, its row 0 (t+2 unknown -> 0.5)
+    # differs from the full run's row 0 (103 > 100 -> 1.0)
+    assert first_changed_cut(load(folder / "peeking.py"), {}, ctx, cuts) == 1
+
+
+@pytest.mark.parametrize(("path", "params"), CASES, ids=[case_id(c) for c in CASES])
 @settings(max_examples=40, deadline=None)
 @given(ctx=contexts(), cuts=st.lists(st.floats(0.0, 1.0), min_size=1, max_size=4))
-def test_truncation_does_not_change_past_targets(name, params, ctx, cuts):
-    fn = load_policy(name, [STRATEGIES])
-    full = compute_targets(fn, ctx, params)
-    for c in cuts:
-        t = 1 + int(c * (ctx.n_bars - 1))
-        part = compute_targets(fn, ctx.truncate(t), params)
-        np.testing.assert_array_equal(part, full[:t])
+def test_truncation_does_not_change_past_targets(path, params, ctx, cuts):
+    fn = load(path)
+    ts = [1 + int(c * (ctx.n_bars - 1)) for c in cuts]
+    assert first_changed_cut(fn, params, ctx, ts) is None
 
 
 def test_truncation_check_catches_a_centred_window(tmp_path):

@@ -58,7 +58,8 @@ class _Group(click.Group):
 def cli(ctx: click.Context, debug: bool) -> None:
     """perphedge: backtest hedging a spot basket with short inverse perpetuals.
 
-    Start with a shipped config (they run offline on the bundled data in data/):
+    Start with a shipped config (they run offline on the bundled data in data/); outside
+    the repository, create a project with them first: backtest init myhedge && cd myhedge
 
     \b
         backtest run configs/eth_l1_basket.yaml
@@ -80,6 +81,9 @@ def _register() -> None:
     for module in (data_cmds, download_cmd, run_cmds, sweep_cmd):
         for command in module.COMMANDS:
             cli.add_command(command)
+    from perphedge.cli.init_cmd import init_cmd
+
+    cli.add_command(init_cmd)
 
 
 _register()

@@ -1,4 +1,4 @@
-"""The simulation engine (issue 3): ``simulate(market, params, targets) -> Result``."""
+"""The simulation engine: ``simulate(market, params, targets) -> Result``."""
 
 from perphedge.engine.simulate import EngineInvariantError, simulate
 from perphedge.engine.types import EngineParams, LegParams, MarketArrays, Result

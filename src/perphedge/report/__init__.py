@@ -2,11 +2,11 @@
 
 Entry points for the runner and the CLI:
 
-- :func:`write_outputs` / :func:`load_run`: the run folder (issue 4's file list) and back.
+- :func:`write_outputs` / :func:`load_run`: the run folder (every output file) and back.
 - :func:`render_charts`, :func:`render_html`, :func:`summary_table`: the pieces on their own.
 - :func:`compare_runs`: `backtest compare`.
 - :func:`heatmap`, :func:`risk_return_scatter`, :func:`overlay_equity`, :class:`HtmlPage`,
-  :func:`text_table`: building blocks for the sweep report (issue 5).
+  :func:`text_table`: building blocks for the sweep report.
 """
 
 from perphedge.report.charts import RUN_CHARTS, render_charts

@@ -1,6 +1,6 @@
 """The run folder on disk: write every output of a Result, and read a finished run back.
 
-Files (issue 4): config.resolved.yaml, metrics.json, timeseries.parquet, trades.csv, events.csv,
+Files: config.resolved.yaml, metrics.json, timeseries.parquet, trades.csv, events.csv,
 the PNG charts and report.html. metrics.json and timeseries.parquet are byte-for-byte
 deterministic: no write time inside, sorted JSON keys, NaN written as null, and the meta keys
 that change from run to run (``run_id``, which carries the UTC start time, and timing keys) are

@@ -1,4 +1,4 @@
-"""Charts over many runs, shared by `backtest compare` and the sweep report (issue 5):
+"""Charts over many runs, shared by `backtest compare` and the sweep report:
 overlaid equity curves, a heat map of a metric over two parameters, a risk/return scatter.
 """
 

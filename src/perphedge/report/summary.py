@@ -12,7 +12,7 @@ from perphedge.engine.types import Result
 from perphedge.report.access import run_title
 from perphedge.report.fmt import fmt_metric
 
-# (label, hedged key, unhedged key or None) in the order issue 4 lists them.
+# (label, hedged key, unhedged key or None), in the order the summary table shows them.
 SUMMARY_ROWS: tuple[tuple[str, str, str | None], ...] = (
     ("Total return", "hedged_total_return", "unhedged_total_return"),
     ("CAGR", "hedged_cagr", "unhedged_cagr"),

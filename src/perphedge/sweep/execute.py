@@ -422,11 +422,25 @@ class DaskConnectError(PerphedgeError):
         super().__init__(f"cannot reach the Dask scheduler at {address}: {exc}")
 
 
+class DaskMissingError(PerphedgeError):
+    """``--scheduler`` was given but dask's distributed scheduler is not installed."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "--scheduler needs Dask's distributed scheduler, which is not installed; "
+            'install it with: pip install "perphedge[dask]"'
+        )
+
+
 def make_executor(
     *, serial: bool = False, scheduler: str | Any | None = None, workers: int | None = None
 ) -> SerialExecutor | ProcessExecutor | DaskExecutor:
     """Pick an executor from the command-line style options (Dask wins over serial)."""
     if scheduler is not None:
+        import importlib.util
+
+        if importlib.util.find_spec("distributed") is None:  # the optional [dask] extra
+            raise DaskMissingError()
         return DaskExecutor(scheduler)
     if serial or workers == 1:
         return SerialExecutor()
