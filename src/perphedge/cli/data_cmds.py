@@ -14,8 +14,9 @@ from perphedge.data.importers import (
     import_csv,
     import_freqtrade,
 )
+from perphedge.data.loader import read_checked
 from perphedge.data.store import SeriesKey, Store
-from perphedge.data.validate import ValidationReport, validate_frame
+from perphedge.data.validate import ValidationReport
 from perphedge.domain import InstrumentKind, Series, Timeframe
 from perphedge.errors import CheckFailed, ConfigError, DataError
 
@@ -40,9 +41,7 @@ def _existing(data_dir: Path) -> Path:
 
 
 def _validate_file(store: Store, key: SeriesKey) -> ValidationReport:
-    path = store.path(key)
-    frame, _ = store.read(key)
-    return validate_frame(frame, key.series, key.timeframe, label=str(path))
+    return read_checked(store, key)[2]
 
 
 @click.group("data")
