@@ -21,7 +21,7 @@ from perphedge.data.importers import (
 )
 from perphedge.data.loader import read_checked
 from perphedge.data.merge import ImportPlan, Prefer, WriteMode, commit_import, plan_import
-from perphedge.data.store import SeriesKey, Store
+from perphedge.data.store import SeriesKey, Store, check_exchange_id
 from perphedge.data.validate import ValidationReport
 from perphedge.domain import InstrumentKind, MarketType, Series, Timeframe
 from perphedge.errors import CheckFailed, ConfigError, DataError, DataValidationError
@@ -311,6 +311,11 @@ def import_cmd(
         backtest data import ~/freqtrade/user_data/data/binance
         backtest data import ETH_USDT_USDT-8h-funding_rate.feather --exchange binance --merge
     """
+    if exchange is not None:
+        try:
+            check_exchange_id(exchange)
+        except ValueError as exc:
+            raise ConfigError("--exchange", str(exc)) from None
     files = expand_paths(paths)
     folders = [f for f in files if f.is_dir()]
     if prefer is not None and merge is False:

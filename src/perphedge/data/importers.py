@@ -187,12 +187,13 @@ def parse_times(
             raise DataValidationError(f"{where}: not an epoch number: {bad!r}")
         as_int = numbers.astype("float64").round().astype("int64")
         try:
-            idx = pd.DatetimeIndex(pd.to_datetime(as_int, unit=unit, utc=True))
+            idx = pd.DatetimeIndex(pd.to_datetime(as_int, unit=unit, utc=True)).as_unit("ns")
         except (OverflowError, ValueError, pd.errors.OutOfBoundsDatetime):
             raise DataValidationError(
-                f"{where}: epoch numbers out of range for unit {unit} (largest {as_int.max()})"
+                f"{where}: epoch numbers out of range when read as {unit} (largest "
+                f"{as_int.max()}); give the right --time-unit"
             ) from None
-        return idx.as_unit("ns")
+        return idx
     if isinstance(values.dtype, pd.DatetimeTZDtype):
         return pd.DatetimeIndex(values).tz_convert("UTC").as_unit("ns")
     try:
