@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import stat
 import subprocess
 import sys
@@ -260,3 +261,25 @@ def test_good_metadata_and_rates_at_the_cap_pass(tmp_path):
     result = CliRunner().invoke(cli, ["data", "check", "--data-dir", str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert result.output.endswith("1 file(s) OK\n")
+
+
+def test_a_run_refuses_a_store_that_data_check_refuses(tmp_path):
+    """The shipped config on a copy of the bundled store with one funding rate of 500 %."""
+    repo = Path(__file__).resolve().parents[2]
+    root = tmp_path / "data"
+    shutil.copytree(repo / "data", root)
+    store = Store(root)
+    frame, meta = store.read(FUNDING)
+    frame.iloc[10, frame.columns.get_loc("funding_rate")] = 5.0
+    store.write(FUNDING, frame, meta)
+    path = store.path(FUNDING)
+    result = CliRunner().invoke(
+        cli,
+        ["run", str(repo / "configs" / "eth_l1_basket.yaml"), "--set", f"data.root={root}",
+         "--out", str(tmp_path / "reports"), "--quiet"],
+    )  # fmt: skip
+    assert result.exit_code in (2, 3), result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {path}: ")
+    assert "funding rate(s) beyond 3% per interval" in lines[0]
+    assert not (tmp_path / "reports").exists()
