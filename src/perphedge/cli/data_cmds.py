@@ -28,7 +28,7 @@ from perphedge.errors import CheckFailed, ConfigError, DataError, DataValidation
 
 _DATA_DIR = click.option(
     "--data-dir",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=click.Path(path_type=Path),
     default=Path("data"),
     show_default=True,
     help="Root of the Parquet store.",
@@ -41,6 +41,8 @@ def _fmt(ts: pd.Timestamp | None) -> str:
 
 def _existing(data_dir: Path) -> Path:
     """The store folder, which must exist (a typo should not read as an empty store)."""
+    if data_dir.exists() and not data_dir.is_dir():
+        raise ConfigError("--data-dir", f"{data_dir} is a file, not a folder")
     if not data_dir.is_dir():
         raise ConfigError("--data-dir", f"no folder {data_dir}")
     return data_dir
@@ -113,9 +115,10 @@ def _echo_ignored(paths: list[Path]) -> None:
 def check_cmd(data_dir: Path) -> None:
     """Validate every file; exit 3 listing the problems if any file fails.
 
-    Checks: readable Parquet, UTC timestamps, sorted and unique, no NaN, positive prices,
-    high/low consistent, bars on the timeframe grid. Gaps and odd funding intervals are warnings
-    (exit 0). Example:
+    Checks: readable Parquet, UTC timestamps, sorted and unique, no impossible times (before
+    2009-01-03 or after tomorrow), no NaN or inf, positive prices, high/low consistent, bars on
+    the timeframe grid, funding within 3 % per interval and events at least a minute apart,
+    every metadata field. Gaps and odd funding intervals are warnings (exit 0). Example:
 
     \b
         backtest data check --data-dir data
@@ -311,6 +314,8 @@ def import_cmd(
         backtest data import ~/freqtrade/user_data/data/binance
         backtest data import ETH_USDT_USDT-8h-funding_rate.feather --exchange binance --merge
     """
+    if data_dir.exists() and not data_dir.is_dir():
+        raise ConfigError("--data-dir", f"{data_dir} is a file, not a folder")
     if exchange is not None:
         try:
             check_exchange_id(exchange)
@@ -348,8 +353,6 @@ def import_cmd(
             filters=_parse_filters(filters),
         )
     store = Store(data_dir)
-    if data_dir.exists() and not data_dir.is_dir():
-        raise ConfigError("--data-dir", f"{data_dir} is a file, not a folder")
     mode = {None: WriteMode.NEW, True: WriteMode.MERGE, False: WriteMode.REPLACE}[merge]
     for job in jobs:
         if mode is WriteMode.NEW and store.exists(job.key):

@@ -1,4 +1,4 @@
-"""The data layer: Parquet store, validation, loader and importers (issue 2)."""
+"""The data layer: Parquet store, validation, loader and importers."""
 
 from perphedge.data.importers import (
     CsvSpec,
