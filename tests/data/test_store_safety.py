@@ -283,3 +283,18 @@ def test_a_run_refuses_a_store_that_data_check_refuses(tmp_path):
     assert len(lines) == 1 and lines[0].startswith(f"error: {path}: ")
     assert "funding rate(s) beyond 3% per interval" in lines[0]
     assert not (tmp_path / "reports").exists()
+
+
+def test_files_whose_folder_or_name_cannot_be_a_key_are_listed_as_ignored(tmp_path):
+    store = Store(tmp_path)
+    good = store.write(CANDLES, bars())
+    odd_folder = tmp_path / "My-Venue" / "spot" / good.name
+    odd_name = good.parent / "ETH-1h-ohlcv.parquet"  # no quote currency
+    odd_folder.parent.mkdir(parents=True)
+    for path in (odd_folder, odd_name):
+        path.write_bytes(good.read_bytes())
+    assert store.keys() == [CANDLES]
+    assert store.unrecognised_files() == [odd_folder, odd_name]
+    result = CliRunner().invoke(cli, ["data", "check", "--data-dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert f"ignored {odd_folder}: " in result.output and f"ignored {odd_name}: " in result.output

@@ -217,7 +217,10 @@ def parse_file_name(exchange: str, market_type: str, name: str) -> SeriesKey | N
             return None
     if not safe:
         return None
-    return SeriesKey(exchange, symbol_from_safe(safe, mt), series, tf)
+    try:
+        return SeriesKey(exchange, symbol_from_safe(safe, mt), series, tf)
+    except ValueError:  # a folder that is no exchange id, a name that is no ccxt symbol
+        return None
 
 
 def funding_interval_hours(index: pd.DatetimeIndex) -> np.ndarray:
