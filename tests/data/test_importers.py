@@ -204,7 +204,7 @@ def test_csv_conflicting_duplicates_error_and_exact_duplicates_dropped(tmp_path)
     )
     with pytest.raises(
         DataValidationError,
-        match=r"dups\.csv: 1 timestamp\(s\) with different values \(first at 2023-01-01 00:00 UTC\)$",
+        match=r"dups\.csv lines 2, 3: 1 timestamp\(s\) with different values \(first at 2023-01-01 00:00 UTC\)$",
     ):
         read_csv_frame(f, "ohlcv", CsvSpec("t"), "1h")
 
@@ -355,7 +355,7 @@ def test_csv_errors_say_how_to_fix_them(tmp_path):
     with pytest.raises(DataValidationError) as info:
         read_csv_frame(f, "funding", spec)
     assert str(info.value) == (
-        f"{f}: 2 timestamp(s) with different values (first at 2023-01-01 00:00 UTC); the file "
+        f"{f} lines 2, 3: 2 timestamp(s) with different values (first at 2023-01-01 00:00 UTC); the file "
         "holds several series: keep one with --where, e.g. --where exchange=binance (columns "
         "that differ: exchange)"
     )

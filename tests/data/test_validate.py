@@ -235,10 +235,14 @@ def test_funding_nan_and_duplicates_are_errors():
         check_frame(dup, "funding", label="g")
 
 
-def test_funding_percent_instead_of_fraction_warns():
+def test_funding_beyond_any_exchange_cap_is_an_error():
     report = validate_funding(funding(["2023-01-01 00:00", "2023-01-01 08:00"], [0.01, 7.5]))
-    assert report.ok
-    assert report.warnings[0].startswith("1 funding rate(s) above 5% per interval")
+    assert report.errors == [
+        "1 funding rate(s) beyond 3% per interval in size (first 7.5 at 2023-01-01 08:00 UTC), "
+        "more than any exchange allows; is the rate a percentage instead of a fraction?"
+    ]
+    at_cap = validate_funding(funding(["2023-01-01 00:00", "2023-01-01 08:00"], [0.03, -0.03]))
+    assert at_cap.ok
 
 
 def test_candles_need_timeframe():

@@ -9,7 +9,8 @@ from perphedge.data.importers import (
     read_csv_frame,
     read_freqtrade_frame,
 )
-from perphedge.data.loader import LoadedSeries, load
+from perphedge.data.loader import LoadedSeries, load, read_checked
+from perphedge.data.merge import Prefer, WriteMode, commit_import, plan_import
 from perphedge.data.store import (
     CANDLE_COLUMNS,
     FUNDING_COLUMNS,
@@ -24,6 +25,7 @@ from perphedge.data.validate import (
     validate_candles,
     validate_frame,
     validate_funding,
+    validate_meta,
 )
 
 __all__ = [
@@ -34,17 +36,23 @@ __all__ = [
     "Gap",
     "Label",
     "LoadedSeries",
+    "Prefer",
     "SeriesKey",
     "Store",
     "ValidationReport",
+    "WriteMode",
     "check_frame",
+    "commit_import",
     "import_csv",
     "import_freqtrade",
     "load",
     "parse_timezone",
+    "plan_import",
+    "read_checked",
     "read_csv_frame",
     "read_freqtrade_frame",
     "validate_candles",
     "validate_frame",
     "validate_funding",
+    "validate_meta",
 ]

@@ -24,7 +24,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 import pandas as pd
+from pyarrow import ArrowException
 
+from perphedge.data.merge import Prefer, WriteMode, commit_import, plan_import
 from perphedge.data.store import (
     CANDLE_COLUMNS,
     INDEX_NAME,
@@ -32,6 +34,7 @@ from perphedge.data.store import (
     Store,
     normalize_frame,
 )
+from perphedge.data.validate import EARLIEST_TIME, MIN_FUNDING_SPACING_NS, impossible_times
 from perphedge.domain import Series, Timeframe
 from perphedge.errors import ConfigError, DataValidationError
 
@@ -115,6 +118,48 @@ def _resolve_ambiguous(
     return pd.DatetimeIndex(pd.to_datetime(chosen, unit="ns", utc=True))
 
 
+# Upper bounds (exclusive) of epoch magnitudes per unit: any time from 1973 to 5138 in seconds
+# is below 1e11, in milliseconds below 1e14, in microseconds below 1e17; larger is nanoseconds.
+_EPOCH_LIMITS = ((1e11, "s"), (1e14, "ms"), (1e17, "us"))
+
+
+def _looks_like_epochs(values: pd.Series) -> bool:
+    """Numbers (not date strings or datetimes): integers or floats, or text of digits only."""
+    if isinstance(values.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_any_dtype(
+        values.dtype
+    ):
+        return False
+    if pd.api.types.is_bool_dtype(values.dtype):
+        return False
+    if pd.api.types.is_numeric_dtype(values.dtype):
+        return True
+    text = values.dropna().astype(str).str.strip()
+    return len(text) > 0 and bool(text.str.fullmatch(r"\d{9,19}(\.\d+)?").all())
+
+
+def epoch_unit(numbers: np.ndarray, where: str = "time column") -> str:
+    """The unit of epoch numbers, read from their magnitude (s, ms, us or ns).
+
+    Every row must have the same unit: a column mixing seconds and milliseconds is an error
+    naming the first row that differs (use ``--time-unit`` to force one).
+    """
+    mags = np.abs(numbers)
+    units = np.full(len(mags), "ns", dtype=object)
+    for limit, name in reversed(_EPOCH_LIMITS):
+        units[mags < limit] = name
+    if len(units) == 0:
+        return "ms"
+    first = units[0]
+    other = np.flatnonzero(units != first)
+    if len(other):
+        i = int(other[0])
+        raise DataValidationError(
+            f"{where}: epoch numbers of different units (row 1 reads as {first}, row {i + 1} "
+            f"as {units[i]}: {numbers[i]:.0f}); give --time-unit"
+        )
+    return str(first)
+
+
 def parse_times(
     values: pd.Series,
     *,
@@ -126,10 +171,13 @@ def parse_times(
 ) -> pd.DatetimeIndex:
     """Turn a time column into a ``datetime64[ns, UTC]`` index.
 
-    ``unit`` (s/ms/us/ns) reads epoch numbers, which are UTC by definition. Otherwise strings
+    ``unit`` (s/ms/us/ns) reads epoch numbers, which are UTC by definition; without it,
+    numbers are epochs whose unit is read from their magnitude (:func:`epoch_unit`). Strings
     are parsed (``fmt`` if given); strings that carry an offset keep it, naive ones are local
     time in ``timezone_name``.
     """
+    if unit is None and _looks_like_epochs(values):
+        unit = epoch_unit(pd.to_numeric(values).to_numpy(dtype="float64"), where)
     if unit is not None:
         if unit not in TIME_UNITS:
             raise ConfigError("time_unit", f"unknown time unit {unit!r}; use one of {TIME_UNITS}")
@@ -137,8 +185,15 @@ def parse_times(
         if numbers.isna().any():
             bad = values[numbers.isna()].iloc[0]
             raise DataValidationError(f"{where}: not an epoch number: {bad!r}")
-        idx = pd.DatetimeIndex(pd.to_datetime(numbers.astype("int64"), unit=unit, utc=True))
-        return idx.as_unit("ns")
+        as_int = numbers.astype("float64").round().astype("int64")
+        try:
+            idx = pd.DatetimeIndex(pd.to_datetime(as_int, unit=unit, utc=True)).as_unit("ns")
+        except (OverflowError, ValueError, pd.errors.OutOfBoundsDatetime):
+            raise DataValidationError(
+                f"{where}: epoch numbers out of range when read as {unit} (largest "
+                f"{as_int.max()}); give the right --time-unit"
+            ) from None
+        return idx
     if isinstance(values.dtype, pd.DatetimeTZDtype):
         return pd.DatetimeIndex(values).tz_convert("UTC").as_unit("ns")
     try:
@@ -193,15 +248,80 @@ class CsvSpec:
         parse_timezone(self.timezone)  # fail early on a bad name
 
 
+# ccxt's own names (fetch_funding_rate_history, fetch_ohlcv rows saved with headers): found
+# without --map, after the store's own name.
+CCXT_ALIASES: dict[str, tuple[str, ...]] = {
+    "funding_rate": ("fundingRate",),
+    "mark_price": ("markPrice",),
+}
+# Time columns tried, in order, when --time-column is left at its default ``timestamp``.
+CCXT_TIME_COLUMNS: tuple[str, ...] = ("timestamp", "fundingTimestamp", "datetime")
+
+
 def _target_columns(series: Series, present: list[str]) -> list[str]:
     if series.is_candles:
         return list(CANDLE_COLUMNS)
-    return ["funding_rate"] + (["mark_price"] if "mark_price" in present else [])
+    lowered = {c.lower() for c in present}
+    has_mark = "mark_price" in lowered or "markprice" in lowered
+    return ["funding_rate"] + (["mark_price"] if has_mark else [])
 
 
 def _lookup(columns: list[str], name: str) -> str | None:
     lowered = {c.strip().lower(): c for c in columns}
     return lowered.get(name.lower())
+
+
+def _lookup_target(columns: list[str], target: str) -> str | None:
+    """A store column's source: its own name, then ccxt's name for it (case-insensitive)."""
+    for name in (target, *CCXT_ALIASES.get(target, ())):
+        found = _lookup(columns, name)
+        if found is not None:
+            return found
+    return None
+
+
+def _time_column(columns: list[str], wanted: str) -> str | None:
+    if wanted != "timestamp":
+        return _lookup(columns, wanted)
+    for name in CCXT_TIME_COLUMNS:
+        found = _lookup(columns, name)
+        if found is not None:
+            return found
+    return None
+
+
+_THOUSANDS = re.compile(r"^[+-]?\d{1,3}(?:[,' ]\d{3})+(?:\.\d+)?$")
+
+
+def _numbers(raw: pd.Series, where: str, column: str, lines: np.ndarray) -> np.ndarray:
+    """A column as float64; text that is not a number (``'1,234'``, ``'n/a'``) is an error
+    naming its line, never a silent NaN."""
+    values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype="float64")
+    text = np.isnan(values) & raw.notna().to_numpy()
+    if text.any():
+        i = int(np.argmax(text))
+        value = str(raw.iloc[i])
+        hint = " (a thousands separator? remove it)" if _THOUSANDS.match(value.strip()) else ""
+        raise DataValidationError(
+            f"{where} line {lines[i]}: {column} is not a number: {value!r}{hint}"
+            + (f" (+{int(text.sum()) - 1} more)" if text.sum() > 1 else "")
+        )
+    return values
+
+
+def check_time_span(
+    times: pd.DatetimeIndex, lines: np.ndarray, where: str, unit: str | None = None
+) -> None:
+    """Refuse times before 2009-01-03 or after tomorrow, naming the first such line."""
+    bad = impossible_times(times)
+    if bad.any():
+        i = int(np.argmax(bad))
+        how = f" (epochs read as {unit}; give --time-unit if that is wrong)" if unit else ""
+        raise DataValidationError(
+            f"{where} line {lines[i]}: impossible time {times[i]:%Y-%m-%d %H:%M} UTC, before "
+            f"{EARLIEST_TIME:%Y-%m-%d} or after tomorrow{how}"
+            + (f" (+{int(bad.sum()) - 1} more)" if bad.sum() > 1 else "")
+        )
 
 
 def _did_you_mean(columns: list[str], name: str) -> str:
@@ -235,23 +355,44 @@ def _varying_columns(raw: pd.DataFrame, times: pd.DatetimeIndex, skip: set[str])
 
 
 def _finish(
-    times: pd.DatetimeIndex, data: dict[str, np.ndarray], where: str, hint: str = ""
+    times: pd.DatetimeIndex,
+    data: dict[str, np.ndarray],
+    where: str,
+    hint: str = "",
+    *,
+    lines: np.ndarray | None = None,
+    series: Series | None = None,
 ) -> pd.DataFrame:
     """Build the frame, sort it, drop exact duplicate rows, refuse conflicting ones (``hint``
-    is appended to that error: how to tell the rows apart)."""
+    is appended to that error: how to tell the rows apart) and, for funding, events less than
+    a minute apart. ``lines`` are the source line numbers, named in errors."""
+    lines = np.arange(1, len(times) + 1) if lines is None else np.asarray(lines)
     frame = pd.DataFrame(data, index=pd.DatetimeIndex(times, name=INDEX_NAME))
-    frame = frame.sort_index(kind="stable")
+    order = np.argsort(frame.index.asi8, kind="stable")
+    frame, lines = frame.iloc[order], lines[order]
     dup = frame.index.duplicated(keep=False)
     if dup.any():
         rows = frame[dup]
         conflicting = rows.groupby(level=0).nunique(dropna=False).gt(1).any(axis=1)
         if conflicting.any():
             first = conflicting[conflicting].index[0]
+            at = np.flatnonzero(frame.index == first)
             raise DataValidationError(
-                f"{where}: {int(conflicting.sum())} timestamp(s) with different values "
+                f"{where} lines {', '.join(str(lines[i]) for i in at)}: "
+                f"{int(conflicting.sum())} timestamp(s) with different values "
                 f"(first at {first:%Y-%m-%d %H:%M} UTC){hint}"
             )
-        frame = frame[~frame.index.duplicated(keep="first")]
+        keep = ~frame.index.duplicated(keep="first")
+        frame, lines = frame[keep], lines[keep]
+    if series is Series.FUNDING and len(frame) > 1:
+        close = np.diff(frame.index.asi8) < MIN_FUNDING_SPACING_NS
+        if close.any():
+            i = int(np.flatnonzero(close)[0])
+            raise DataValidationError(
+                f"{where} lines {lines[i]} and {lines[i + 1]}: funding events less than one "
+                f"minute apart ({frame.index[i]:%Y-%m-%d %H:%M:%S} and "
+                f"{frame.index[i + 1]:%Y-%m-%d %H:%M:%S} UTC); one event recorded twice?"
+            )
     return frame
 
 
@@ -286,8 +427,9 @@ def read_csv_frame(
         raw = raw[raw[col].astype(str) == str(wanted)]
     if raw.empty:
         raise DataValidationError(f"{where}: no rows to import")
-    present = list(raw.columns)
-    time_col = _lookup(present, spec.time_column)
+    lines = raw.index.to_numpy() + spec.skiprows + 2  # 1-based, after the header line
+    present = [str(c) for c in raw.columns]
+    time_col = _time_column(present, spec.time_column)
     if time_col is None:
         raise DataValidationError(
             f"{where}: time column {spec.time_column!r} not found"
@@ -306,25 +448,28 @@ def read_csv_frame(
                 continue
             col = _lookup(present, source)
         else:
-            col = _lookup(present, target)
+            col = _lookup_target(present, target)
         if col is None:
             name = spec.columns.get(target, target)
             raise DataValidationError(
                 f"{where}: column {name!r} for {target} not found{_did_you_mean(present, name)} "
                 f"(columns: {', '.join(present)}); map it with --map {target}=COLUMN"
             )
-        values = pd.to_numeric(raw[col], errors="coerce").to_numpy(dtype="float64")
-        data[target] = values
+        data[target] = _numbers(raw[col], where, str(col), lines)
+    unit = spec.time_unit
+    if unit is None and _looks_like_epochs(raw[time_col]):
+        unit = epoch_unit(pd.to_numeric(raw[time_col]).to_numpy(dtype="float64"), where)
     times = parse_times(
         raw[time_col],
         timezone_name=spec.timezone,
-        unit=spec.time_unit,
+        unit=unit,
         fmt=spec.time_format,
         grid=tf if series.is_candles else None,
         where=f"{where} column {time_col!r}",
     )
     if spec.label is Label.CLOSE and tf is not None:
         times = times - pd.Timedelta(tf.ns, "ns")
+    check_time_span(times, lines, where, unit)
     hint = ""
     if times.duplicated().any():
         used = {
@@ -339,7 +484,7 @@ def read_csv_frame(
                 f"; the file holds several series: keep one with --where, e.g. --where "
                 f"{col}={example} (columns that differ: {', '.join(varying)})"
             )
-    return _finish(times, data, where, hint)
+    return _finish(times, data, where, hint, lines=lines, series=series)
 
 
 def _read_freqtrade_raw(path: Path) -> pd.DataFrame:
@@ -353,14 +498,16 @@ def _read_freqtrade_raw(path: Path) -> pd.DataFrame:
             opener = gzip.open if name.endswith(".gz") else open
             with opener(path, "rt", encoding="utf-8") as fh:
                 rows = json.load(fh)  # Python's float parsing is exact (pandas' is not)
-            if not isinstance(rows, list) or (rows and not isinstance(rows[0], list)):
-                raise ValueError("expected a JSON list of [ms, open, high, low, close, volume]")
-            frame = pd.DataFrame(
+            shape = "expected a JSON list of [ms, open, high, low, close, volume] rows"
+            if not isinstance(rows, list):
+                raise ValueError(shape)
+            for i, row in enumerate(rows):
+                if not isinstance(row, list) or len(row) < 6:
+                    raise ValueError(f"{shape}; row {i + 1} is {str(row)[:40]}")
+            return pd.DataFrame(
                 [r[:6] for r in rows], columns=["date", "open", "high", "low", "close", "volume"]
             )
-            frame["date"] = pd.to_numeric(frame["date"]).astype("int64")
-            return frame
-    except (OSError, ValueError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError, EOFError, UnicodeDecodeError, ArrowException) as exc:
         raise DataValidationError(
             f"{path}: cannot read freqtrade file ({str(exc).splitlines()[0]})"
         ) from None
@@ -379,15 +526,43 @@ def read_freqtrade_frame(path: str | Path, series: Series | str) -> pd.DataFrame
     missing = [c for c in ("date", *CANDLE_COLUMNS) if c not in raw.columns]
     if missing:
         raise DataValidationError(f"{path}: missing freqtrade column(s) {', '.join(missing)}")
-    if pd.api.types.is_numeric_dtype(raw["date"]):
-        times = parse_times(raw["date"], unit="ms", where=f"{path} column 'date'")
-    else:
-        times = parse_times(raw["date"], where=f"{path} column 'date'")
+    if raw.empty:
+        raise DataValidationError(f"{path}: no rows to import (the file holds no candles)")
+    lines = np.arange(1, len(raw) + 1)
+    unit = None
+    if _looks_like_epochs(raw["date"]):
+        unit = epoch_unit(pd.to_numeric(raw["date"]).to_numpy(dtype="float64"), str(path))
+    times = parse_times(raw["date"], unit=unit, where=f"{path} column 'date'")
+    check_time_span(times, lines, str(path), unit)
     if series.is_candles:
-        data = {c: raw[c].to_numpy(dtype="float64") for c in CANDLE_COLUMNS}
+        data = {c: _numbers(raw[c], str(path), c, lines) for c in CANDLE_COLUMNS}
     else:
-        data = {"funding_rate": raw["open"].to_numpy(dtype="float64")}
-    return _finish(times, data, str(path))
+        data = {"funding_rate": _numbers(raw["open"], str(path), "open", lines)}
+    return _finish(times, data, str(path), lines=lines, series=series)
+
+
+def combine_frames(frames: list[pd.DataFrame], paths: tuple[Path, ...]) -> pd.DataFrame:
+    """Several files of one series as one frame (monthly dumps, a glob): rows repeated
+    exactly are kept once; files that disagree on a time are refused, naming both files."""
+    if len(frames) == 1:
+        return frames[0]
+    origin = np.concatenate([np.full(len(f), i) for i, f in enumerate(frames)])
+    both = pd.concat(frames, axis=0)
+    order = np.argsort(both.index.asi8, kind="stable")
+    both, origin = both.iloc[order], origin[order]
+    dup = both.index.duplicated(keep=False)
+    if dup.any():
+        rows = both[dup]
+        conflicting = rows.groupby(level=0).nunique(dropna=False).gt(1).any(axis=1)
+        if conflicting.any():
+            first = conflicting[conflicting].index[0]
+            names = sorted({str(paths[i]) for i in origin[both.index == first]})
+            raise DataValidationError(
+                f"{' and '.join(names)} disagree at {first:%Y-%m-%d %H:%M} UTC "
+                f"({int(conflicting.sum())} time(s) with different values)"
+            )
+        both = both[~both.index.duplicated(keep="first")]
+    return both
 
 
 def slice_frame(
@@ -429,11 +604,15 @@ def import_csv(
     start: str | pd.Timestamp | None = None,
     end: str | pd.Timestamp | None = None,
     merge: bool = False,
+    prefer: Prefer | None = None,
 ) -> Path:
-    """Read a CSV with ``spec`` and write it into ``store`` under ``key``."""
+    """Read a CSV with ``spec``, validate the complete result and write it into ``store``
+    under ``key`` (replacing the file, or merging with it when ``merge``)."""
     frame = slice_frame(read_csv_frame(path, key.series, spec, key.timeframe), start, end)
     full_meta = {"source": str(path), **(meta or {})}
-    return write_imported(store, key, frame, full_meta, merge=merge)
+    mode = WriteMode.MERGE if merge else WriteMode.REPLACE
+    plan = plan_import(store, key, frame, full_meta, mode=mode, prefer=prefer, what=str(path))
+    return commit_import(store, plan)
 
 
 def import_freqtrade(
@@ -445,8 +624,11 @@ def import_freqtrade(
     start: str | pd.Timestamp | None = None,
     end: str | pd.Timestamp | None = None,
     merge: bool = False,
+    prefer: Prefer | None = None,
 ) -> Path:
-    """Read a freqtrade file and write it into ``store`` under ``key``."""
+    """Read a freqtrade file, validate the complete result and write it into ``store``."""
     frame = slice_frame(read_freqtrade_frame(path, key.series), start, end)
     full_meta = {"source": str(path), **(meta or {})}
-    return write_imported(store, key, frame, full_meta, merge=merge)
+    mode = WriteMode.MERGE if merge else WriteMode.REPLACE
+    plan = plan_import(store, key, frame, full_meta, mode=mode, prefer=prefer, what=str(path))
+    return commit_import(store, plan)

@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 
 from perphedge.data.store import SeriesKey, Store
-from perphedge.data.validate import Gap, ValidationReport, validate_frame
+from perphedge.data.validate import Gap, ValidationReport, validate_frame, validate_meta
 from perphedge.domain import Series, Timeframe
 
 TimeLike = str | pd.Timestamp | None
@@ -74,6 +74,19 @@ def _edge_gaps(
     return out
 
 
+def read_checked(
+    store: Store, key: SeriesKey, since: TimeLike = None, until: TimeLike = None
+) -> tuple[pd.DataFrame, dict[str, Any], ValidationReport]:
+    """Read a stored file and validate its rows AND its metadata (contract size, kind, market
+    type, series, timeframe); the report names the file. ``data check`` and every run use it,
+    so a file the check refuses is never run on."""
+    frame, meta = store.read(key, since=since, until=until)
+    path = store.path(key)
+    report = validate_frame(frame, key.series, key.timeframe, label=str(path))
+    report.errors.extend(validate_meta(meta, key.series, key.timeframe, key.market_type.value))
+    return frame, meta, report
+
+
 def load(
     store: Store,
     exchange: str,
@@ -92,9 +105,8 @@ def load(
     """
     key = SeriesKey(exchange, symbol, Series(series), timeframe)
     lo, hi = to_utc(start), to_utc(end)
-    frame, meta = store.read(key, since=lo, until=hi)
+    frame, meta, report = read_checked(store, key, since=lo, until=hi)
     path = store.path(key)
-    report: ValidationReport = validate_frame(frame, key.series, key.timeframe, label=str(path))
     report.raise_for_errors()
     mask = pd.Series(True, index=frame.index)
     if lo is not None:

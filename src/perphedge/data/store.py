@@ -18,7 +18,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shlex
+import stat
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -33,7 +35,7 @@ import pyarrow.parquet as pq
 
 from perphedge import __version__
 from perphedge.domain import MarketType, Series, Timeframe, safe_symbol
-from perphedge.errors import DataValidationError, MissingDataError
+from perphedge.errors import ConfigError, DataValidationError, MissingDataError
 
 META_KEY = b"perphedge"
 INDEX_NAME = "timestamp"
@@ -55,6 +57,12 @@ META_FIELDS: tuple[str, ...] = (
 )
 DEFAULT_SINCE = "2023-01-01"
 _SUFFIX = ".parquet"
+# Every ccxt exchange id is lowercase letters and digits; a custom venue may add underscores.
+EXCHANGE_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_]*$")
+# A ccxt symbol: BASE/QUOTE, BASE/QUOTE:SETTLE, optionally -EXPIRY (YYMMDD) and an option's
+# -STRIKE-C|P. Currencies are letters and digits (ccxt also uses '.' in a few, never first).
+_CCY = r"[A-Za-z0-9][A-Za-z0-9.]*"
+SYMBOL_RE = re.compile(rf"^{_CCY}/{_CCY}(?::{_CCY}(?:-\d{{6}}(?:-\d+(?:\.\d+)?-[CP])?)?)?$")
 
 
 def download_command(
@@ -114,10 +122,8 @@ class SeriesKey:
     def __post_init__(self) -> None:
         series = Series(self.series)
         tf = None if self.timeframe is None else Timeframe.parse(self.timeframe)
-        if not self.exchange or "/" in self.exchange or os.sep in self.exchange:
-            raise ValueError(f"invalid exchange id {self.exchange!r}")
-        if not self.symbol:
-            raise ValueError("empty symbol")
+        check_exchange_id(self.exchange)
+        check_symbol(self.symbol)
         if series.is_candles and tf is None:
             raise ValueError(f"series {series.value!r} needs a timeframe")
         if not series.is_candles:
@@ -152,6 +158,26 @@ class SeriesKey:
     def __str__(self) -> str:
         tf = f" {self.timeframe}" if self.timeframe is not None else ""
         return f"{self.exchange} {self.symbol} {self.series.value}{tf}"
+
+
+def check_exchange_id(exchange: str) -> None:
+    """Refuse an exchange id that is not a ccxt id or a plain custom venue name
+    (``[a-z0-9_]+``): it becomes a folder name, so ``..`` or ``a/b`` must never get through."""
+    if not isinstance(exchange, str) or not EXCHANGE_ID_RE.match(exchange):
+        raise ValueError(
+            f"invalid exchange id {exchange!r}: use a ccxt id such as binance, bybit, okx, or "
+            "a custom venue name of lowercase letters, digits and _"
+        )
+
+
+def check_symbol(symbol: str) -> None:
+    """Refuse a symbol that does not parse as a ccxt symbol (BASE/QUOTE, BASE/QUOTE:SETTLE,
+    optional -EXPIRY): it becomes part of a file name."""
+    if not isinstance(symbol, str) or not SYMBOL_RE.match(symbol):
+        raise ValueError(
+            f"invalid symbol {symbol!r}: expected a ccxt symbol such as ETH/USDT, ETH/USD:ETH "
+            "or BTC/USD:BTC-250627"
+        )
 
 
 def symbol_from_safe(safe: str, market_type: MarketType) -> str:
@@ -191,7 +217,10 @@ def parse_file_name(exchange: str, market_type: str, name: str) -> SeriesKey | N
             return None
     if not safe:
         return None
-    return SeriesKey(exchange, symbol_from_safe(safe, mt), series, tf)
+    try:
+        return SeriesKey(exchange, symbol_from_safe(safe, mt), series, tf)
+    except ValueError:  # a folder that is no exchange id, a name that is no ccxt symbol
+        return None
 
 
 def funding_interval_hours(index: pd.DatetimeIndex) -> np.ndarray:
@@ -293,15 +322,38 @@ def _fsync_dir(folder: Path) -> None:
             os.close(fd)
 
 
+def current_umask() -> int:
+    """The process umask (read without changing it where the platform allows)."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    mask = os.umask(0o022)  # no /proc: set and restore at once
+    os.umask(mask)
+    return mask
+
+
+def target_mode(path: Path) -> int:
+    """Permission bits for a file written at ``path``: the existing file's (a rewrite keeps a
+    shared file shared), else the usual mode for a new file under the umask (0666 & ~umask)."""
+    try:
+        return stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        return 0o666 & ~current_umask()
+
+
 def atomic_write_table(table: pa.Table, path: Path) -> None:
     """Write ``table`` to ``path`` via temp file + fsync + ``os.replace``.
 
-    On any error the temp file is removed and an existing ``path`` is left untouched.
+    The file gets :func:`target_mode` (``mkstemp`` alone would leave it 0600). On any error
+    the temp file is removed and an existing ``path`` is left untouched.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
+    mode = target_mode(path)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     tmp = Path(tmp_name)
     try:
+        os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as fh:
             pq.write_table(table, fh, compression="zstd")
             fh.flush()
@@ -324,7 +376,12 @@ class Store:
         return f"Store({str(self.root)!r})"
 
     def path(self, key: SeriesKey) -> Path:
-        return self.root / key.exchange / key.market_type.value / key.file_name
+        """Where ``key`` is stored; refuses (``ValueError``) a path that would leave the root."""
+        path = self.root / key.exchange / key.market_type.value / key.file_name
+        root = self.root.resolve()
+        if not path.resolve().is_relative_to(root):
+            raise ConfigError("store", f"{key}: path {path} would leave the store {self.root}")
+        return path
 
     def exists(self, key: SeriesKey) -> bool:
         return self.path(key).is_file()
@@ -371,11 +428,8 @@ class Store:
         path = self.path(key)
         if not path.is_file():
             raise self.missing_error(key, since)
-        try:
-            schema = pq.read_schema(path)
-        except (pa.ArrowException, OSError) as exc:
-            raise _corrupt(path, exc) from None
-        return _meta_from_schema(key, schema.metadata)
+        _, schema_meta = read_parquet_once(path, meta_only=True)
+        return _meta_from_schema(key, schema_meta)
 
     def read(
         self, key: SeriesKey, since: Any = None, until: Any = None
@@ -388,12 +442,8 @@ class Store:
         path = self.path(key)
         if not path.is_file():
             raise self.missing_error(key, since, until)
-        try:
-            table = pq.read_table(path)
-            frame = table.to_pandas()
-        except (pa.ArrowException, OSError, ValueError) as exc:
-            raise _corrupt(path, exc) from None
-        meta = _meta_from_schema(key, table.schema.metadata)
+        frame, schema_meta = read_parquet_once(path)
+        meta = _meta_from_schema(key, schema_meta)
         if INDEX_NAME in frame.columns:
             frame = frame.set_index(INDEX_NAME)
         if not isinstance(frame.index, pd.DatetimeIndex):
@@ -454,12 +504,58 @@ class Store:
             key = parse_file_name(exchange, market_type, path.name)
             if key is None:
                 continue
-            with contextlib.suppress(pa.ArrowException, OSError, ValueError):
-                meta = json.loads((pq.read_schema(path).metadata or {}).get(META_KEY, b"{}"))
+            with contextlib.suppress(DataValidationError, ValueError):
+                _, schema_meta = read_parquet_once(path, meta_only=True)
+                meta = json.loads((schema_meta or {}).get(META_KEY, b"{}"))
                 sym = meta.get("symbol")
                 if isinstance(sym, str) and safe_symbol(sym) == safe_symbol(key.symbol):
                     key = SeriesKey(exchange, sym, key.series, key.timeframe)
             yield key, path
+
+
+def _read_through_one_handle(
+    path: Path, meta_only: bool
+) -> tuple[pd.DataFrame | None, Mapping[bytes, bytes] | None]:
+    """Schema, metadata and rows from ONE open file handle: a concurrent atomic replace swaps
+    the directory entry, never the file this handle reads, so the read is never half old and
+    half new (opening the path twice could mix two files)."""
+    with open(path, "rb") as fh:
+        pf = pq.ParquetFile(fh)
+        schema_meta = pf.schema_arrow.metadata
+        if meta_only:
+            return None, schema_meta
+        return pf.read().to_pandas(), schema_meta
+
+
+def read_parquet_once(
+    path: Path, *, meta_only: bool = False
+) -> tuple[pd.DataFrame | None, Mapping[bytes, bytes] | None]:
+    """Read ``path`` (frame and schema metadata) through one handle.
+
+    A failed read is tried once more on a fresh handle before the file is called corrupt (a
+    writer may have replaced it in between). Permission and other OS errors say what they are
+    and never advise deleting the file.
+    """
+    try:
+        return _read_through_one_handle(path, meta_only)
+    except (pa.ArrowException, OSError, ValueError):
+        pass
+    try:
+        return _read_through_one_handle(path, meta_only)
+    except FileNotFoundError:
+        raise DataValidationError(f"{path}: the file disappeared while being read") from None
+    except PermissionError as exc:
+        raise DataValidationError(
+            f"{path}: cannot read the file ({exc.strerror or 'permission denied'})"
+        ) from None
+    except IsADirectoryError:
+        raise DataValidationError(f"{path}: is a folder, not a Parquet file") from None
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        if isinstance(exc, OSError) and not isinstance(exc, pa.ArrowException) and exc.errno:
+            raise DataValidationError(
+                f"{path}: cannot read the file ({exc.strerror or type(exc).__name__})"
+            ) from None
+        raise _corrupt(path, exc) from None
 
 
 def _corrupt(path: Path, exc: BaseException) -> DataValidationError:

@@ -9,17 +9,26 @@ spans and never filled. ``check_frame`` raises :class:`DataValidationError` with
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from perphedge.data.store import CANDLE_COLUMNS, FUNDING_REQUIRED
-from perphedge.domain import Series, Timeframe
+from perphedge.domain import InstrumentKind, MarketType, Series, Timeframe
 from perphedge.errors import DataValidationError
 
 _HOUR_NS = 3_600_000_000_000
+_MINUTE_NS = 60_000_000_000
+# No crypto market data predates Bitcoin's genesis block (2009-01-03 UTC).
+EARLIEST_TIME = pd.Timestamp("2009-01-03", tz="UTC")
+# No exchange lets funding move more than this per interval (caps are 0.3 % to 2 %; a larger
+# value is a percentage read as a fraction, a unit slip or a corrupt file).
+MAX_FUNDING_RATE = 0.03
+# Two funding events closer than this are one event recorded twice.
+MIN_FUNDING_SPACING_NS = _MINUTE_NS
 _WEEK_OFFSET_NS = 4 * 24 * _HOUR_NS  # ccxt weekly bars open on Mondays; the epoch is a Thursday
 PRICE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close")
 
@@ -111,6 +120,40 @@ def _check_index(index: pd.Index, report: ValidationReport) -> bool:
     return not unsorted.any() and not dup.any()
 
 
+def latest_time(now: pd.Timestamp | None = None) -> pd.Timestamp:
+    """The latest plausible timestamp: the end of tomorrow (UTC), so no time zone is unfair."""
+    now = pd.Timestamp.now(tz="UTC") if now is None else now
+    return now.normalize() + pd.Timedelta(days=2)
+
+
+def impossible_times(index: pd.DatetimeIndex, now: pd.Timestamp | None = None) -> np.ndarray:
+    """Mask of timestamps before 2009-01-03 UTC or after tomorrow (epoch units read wrongly,
+    a 1970 default, a year typo)."""
+    ns = pd.DatetimeIndex(index).as_unit("ns").asi8
+    return (ns < EARLIEST_TIME.value) | (ns >= latest_time(now).value)
+
+
+def _check_times(index: pd.DatetimeIndex, report: ValidationReport) -> None:
+    bad = impossible_times(index)
+    if bad.any():
+        report.errors.append(
+            f"{int(bad.sum())} impossible timestamp(s) (first {_first_at(index, bad)}): before "
+            f"{EARLIEST_TIME:%Y-%m-%d} or after tomorrow; were epoch units read wrongly?"
+        )
+
+
+def _check_finite(frame: pd.DataFrame, columns: Sequence[str], report: ValidationReport) -> None:
+    for col in columns:
+        if col not in frame.columns:
+            continue
+        values = frame[col].to_numpy(dtype="float64")
+        bad = np.isinf(values)
+        if bad.any():
+            report.errors.append(
+                f"infinite {col} ({int(bad.sum())} rows, first at {_first_at(frame.index, bad)})"
+            )
+
+
 def _check_numbers(frame: pd.DataFrame, columns: Sequence[str], report: ValidationReport) -> None:
     for col in columns:
         if col not in frame.columns:
@@ -194,7 +237,18 @@ def _begin(
 def validate_candles(
     frame: pd.DataFrame, timeframe: Timeframe | str, label: str = "candles"
 ) -> ValidationReport:
-    """Check an OHLCV frame (index = bar open) against the schema and the ``timeframe`` grid."""
+    """Check an OHLCV frame (index = bar open) against the schema and the ``timeframe`` grid,
+    and its times against the possible span (2009-01-03 to tomorrow)."""
+    return _with_time_check(frame, _candle_checks(frame, timeframe, label))
+
+
+def _with_time_check(frame: pd.DataFrame, report: ValidationReport) -> ValidationReport:
+    if report.first is not None and isinstance(frame.index, pd.DatetimeIndex):
+        _check_times(frame.index, report)
+    return report
+
+
+def _candle_checks(frame: pd.DataFrame, timeframe: Timeframe | str, label: str) -> ValidationReport:
     tf = Timeframe.parse(timeframe)
     report, go_on = _begin(frame, CANDLE_COLUMNS, label)
     if not go_on:
@@ -202,6 +256,7 @@ def validate_candles(
     _check_numbers(frame, CANDLE_COLUMNS, report)
     if report.errors:
         return report
+    _check_finite(frame, CANDLE_COLUMNS, report)
     _check_positive(frame, PRICE_COLUMNS, report)
     if "volume" in frame.columns:
         neg = frame["volume"].to_numpy(dtype="float64") < 0
@@ -291,7 +346,12 @@ def funding_gaps(index: pd.DatetimeIndex) -> tuple[list[Gap], list[pd.Timestamp]
 
 
 def validate_funding(frame: pd.DataFrame, label: str = "funding") -> ValidationReport:
-    """Check a funding frame (index = funding time, ``funding_rate`` as a fraction)."""
+    """Check a funding frame (index = funding time, ``funding_rate`` as a fraction): rates
+    finite and within :data:`MAX_FUNDING_RATE`, events at least a minute apart, times possible."""
+    return _with_time_check(frame, _funding_checks(frame, label))
+
+
+def _funding_checks(frame: pd.DataFrame, label: str) -> ValidationReport:
     report, go_on = _begin(frame, FUNDING_REQUIRED, label)
     if not go_on:
         return report
@@ -301,15 +361,28 @@ def validate_funding(frame: pd.DataFrame, label: str = "funding") -> ValidationR
     _check_numbers(frame, numeric, report)
     if report.errors:
         return report
+    _check_finite(frame, ["funding_rate", "mark_price"], report)
     _check_positive(frame, ["mark_price", "interval_hours"], report)
     rate = frame["funding_rate"].to_numpy(dtype="float64") if "funding_rate" in frame else None
     if rate is not None:
-        big = np.abs(rate) > 0.05
+        big = np.abs(rate) > MAX_FUNDING_RATE
+        big &= np.isfinite(rate)
         if big.any():
-            report.warnings.append(
-                f"{int(big.sum())} funding rate(s) above 5% per interval in size (first at "
-                f"{_first_at(frame.index, big)}); is the rate a fraction, not a percentage?"
+            first = rate[np.argmax(big)]
+            report.errors.append(
+                f"{int(big.sum())} funding rate(s) beyond {MAX_FUNDING_RATE:.0%} per interval "
+                f"in size (first {first:g} at {_first_at(frame.index, big)}), more than any "
+                "exchange allows; is the rate a percentage instead of a fraction?"
             )
+    close = np.diff(frame.index.as_unit("ns").asi8) < MIN_FUNDING_SPACING_NS
+    if close.any():
+        pos = int(np.flatnonzero(close)[0])
+        report.errors.append(
+            f"{int(close.sum())} funding event(s) less than one minute after the previous one "
+            f"(first {_ts(frame.index[pos])} and {_ts(frame.index[pos + 1])}): one event "
+            "recorded twice?"
+        )
+        return report
     report.interval_runs = interval_runs(frame.index)
     long_runs = [r for r in report.interval_runs if r.events >= 4]
     if len({r.hours for r in long_runs}) > 1:
@@ -326,6 +399,57 @@ def validate_funding(frame: pd.DataFrame, label: str = "funding") -> ValidationR
             f"{len(irregular)} irregular funding interval(s) (first ending at {_ts(irregular[0])})"
         )
     return report
+
+
+_META_TYPES: dict[str, tuple[type, ...]] = {
+    "exchange": (str,),
+    "symbol": (str,),
+    "source": (str,),
+    "mark_substitute": (str,),
+    "fetched_at": (str,),
+    "library": (str,),
+}
+
+
+def validate_meta(
+    meta: Mapping[str, Any],
+    series: Series | str,
+    timeframe: Timeframe | str | None = None,
+    market_type: str | None = None,
+) -> list[str]:
+    """Problems in a file's metadata (empty when it is sound).
+
+    ``contract_size`` must be a positive finite number or null, ``kind`` inverse, linear or
+    null, ``market_type`` spot or swap (and match the file's folder), ``series`` and
+    ``timeframe`` must match the file name; text fields must be text or null.
+    """
+    series = Series(series)
+    problems: list[str] = []
+    for name, types in _META_TYPES.items():
+        value = meta.get(name)
+        if value is not None and not isinstance(value, types):
+            problems.append(f"metadata {name} must be text, got {value!r}")
+    size = meta.get("contract_size")
+    if size is not None:
+        if isinstance(size, bool) or not isinstance(size, (int, float)):
+            problems.append(f"metadata contract_size must be a number, got {size!r}")
+        elif not np.isfinite(size) or size <= 0:
+            problems.append(f"metadata contract_size must be positive, got {size!r}")
+    kind = meta.get("kind")
+    if kind is not None and kind not in [k.value for k in InstrumentKind]:
+        problems.append(f"metadata kind must be inverse, linear or null, got {kind!r}")
+    mtype = meta.get("market_type")
+    if mtype not in [m.value for m in MarketType]:
+        problems.append(f"metadata market_type must be spot or swap, got {mtype!r}")
+    elif market_type is not None and mtype != market_type:
+        problems.append(f"metadata market_type {mtype!r} but the file is under {market_type}/")
+    if meta.get("series") != series.value:
+        problems.append(f"metadata series must be {series.value!r}, got {meta.get('series')!r}")
+    want_tf = None if timeframe is None else str(Timeframe.parse(timeframe))
+    got_tf = meta.get("timeframe")
+    if got_tf != want_tf:
+        problems.append(f"metadata timeframe must be {want_tf!r}, got {got_tf!r}")
+    return problems
 
 
 def validate_frame(
