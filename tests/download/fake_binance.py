@@ -168,16 +168,7 @@ class FakeBinance:
     def point(self, exchange: Any) -> Any:
         """Point every ``urls['api']`` entry of a ccxt binance client at this server (same
         paths), load no market types but spot and COIN-M, and keep the client off any proxy."""
-        api = exchange.urls["api"]
-        for name, url in list(api.items()):
-            if isinstance(url, str):
-                api[name] = self.base_url + urlsplit(url).path
-        exchange.options["fetchMarkets"] = {"types": ["spot", "inverse"]}
-        exchange.options["fetchMargins"] = False
-        session = getattr(exchange, "session", None)
-        if session is not None and hasattr(session, "trust_env"):
-            session.trust_env = False  # requests: ignore *_PROXY variables
-        return exchange
+        return point_at(exchange, self.base_url)
 
     # ----------------------------------------------------------------- helpers for tests
     def add_fault(self, fault: Fault) -> None:
@@ -594,6 +585,20 @@ def _make_handler(fake: FakeBinance) -> type[BaseHTTPRequestHandler]:
             pass  # keep test output quiet
 
     return Handler
+
+
+def point_at(exchange: Any, base_url: str) -> Any:
+    """:meth:`FakeBinance.point` by URL (for a client built in another process)."""
+    api = exchange.urls["api"]
+    for name, url in list(api.items()):
+        if isinstance(url, str):
+            api[name] = base_url + urlsplit(url).path
+    exchange.options["fetchMarkets"] = {"types": ["spot", "inverse"]}
+    exchange.options["fetchMargins"] = False
+    session = getattr(exchange, "session", None)
+    if session is not None and hasattr(session, "trust_env"):
+        session.trust_env = False  # requests: ignore *_PROXY variables
+    return exchange
 
 
 def sync_client(fake: FakeBinance, cls_name: str = "binance", timeout_ms: int = 2000) -> Any:

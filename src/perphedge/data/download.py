@@ -68,24 +68,28 @@ SleepFn = Callable[[float], Any]
 @dataclass(frozen=True)
 class RetryPolicy:
     """Capped exponential backoff: ``min(max_delay, base_delay * 2**attempt)`` seconds between
-    ``max_attempts`` tries of one request, all within ``budget`` seconds of its first failure
-    (default: the sum of the schedule, 1+2+4+8+15 = 30 s). A ``Retry-After`` header on 429/418
-    is honoured up to ``max_retry_after`` seconds, and only within the budget."""
+    ``max_attempts`` tries of one request (default waits 1, 2, 4, 8, 15: 30 s in all). All of it
+    happens within ``budget`` seconds of the first try (default: the waits plus ``slack``, room
+    for one ccxt time-out of 10 s). A ``Retry-After`` header on 429/418 is honoured up to
+    ``max_retry_after`` seconds, and only within the budget."""
 
     max_attempts: int = 6
     base_delay: float = 1.0
     max_delay: float = 15.0
     budget: float | None = None
+    slack: float = 10.0
     max_retry_after: float = 60.0
 
     def delay(self, attempt: int) -> float:
         return min(self.max_delay, self.base_delay * (2**attempt))
 
-    def total(self) -> float:
-        """Seconds a request may spend retrying, from its first failure."""
-        if self.budget is not None:
-            return self.budget
+    def waits(self) -> float:
+        """Seconds of waiting when every try fails."""
         return sum(self.delay(i) for i in range(max(0, self.max_attempts - 1)))
+
+    def total(self) -> float:
+        """Seconds one request may take, retries included, from its first try."""
+        return self.budget if self.budget is not None else self.waits() + self.slack
 
     @classmethod
     def with_retries(cls, retries: int) -> RetryPolicy:
@@ -762,15 +766,13 @@ class _Attempts:
         self.exchange, self.label, self.what, self.opt = exchange, label, what, opt
         self.retry = opt.retry
         self.attempt = 0
-        self.started: float | None = None
+        self.started = opt.clock()  # the budget counts from the first try
 
     def wait_after(self, exc: BaseException) -> float:
         """Seconds to sleep before the next try; raises :class:`DownloadError` to give up."""
         if not _is_retryable(exc):
             raise _fatal(self.label, exc) from None
         now = self.opt.clock()
-        if self.started is None:
-            self.started = now
         self.attempt += 1
         n, m = self.attempt, self.retry.max_attempts
         delay = self.retry.delay(n - 1)
