@@ -143,7 +143,7 @@ def test_a_first_page_that_stays_garbled_fails_and_writes_nothing(tmp_path):
 
 def test_a_window_that_stays_empty_between_data_is_an_error_recorded_once(tmp_path):
     with FakeBinance(NOW) as fake:
-        fake.add_fault(Fault("/api/v3/klines", "empty", times=99, when=_day(1)))
+        fake.add_fault(Fault("/api/v3/klines", "empty", times=3, when=_day(1)))
         store = Store(tmp_path)
         with pytest.raises(
             DownloadError,
@@ -163,6 +163,12 @@ def test_a_window_that_stays_empty_between_data_is_an_error_recorded_once(tmp_pa
         fake.clear_log()
         res = download_series(sync_client(fake), store, _request(), _opts())
         assert _starts(fake, answered=None) == [] and res.rows_added == 0
+
+        # --refetch-gaps asks once more; the exchange has the day now: filled, record cleared
+        res = download_series(sync_client(fake), store, _request(), _opts(refetch_gaps=True))
+        assert _starts(fake, answered=None) == [24] and res.rows_added == 24
+        assert _assert_complete(store, 72) is not None
+        assert store.read(SPOT_1H)[1]["exchange_gaps"] == []
 
 
 def test_a_resume_fills_holes_inside_the_cached_span(tmp_path):

@@ -174,6 +174,10 @@ def _report(result: DownloadResult) -> str:
     "--retries", type=click.IntRange(0, 50), default=5, show_default=True,
     help="Retries of a failing request, waiting 1, 2, 4, 8, then 15 s each (5: about 30 s).",
 )  # fmt: skip
+@click.option(
+    "--refetch-gaps", is_flag=True,
+    help="Ask again for spans recorded as the exchange's own gaps (exchange_gaps).",
+)  # fmt: skip
 @click.option("--no-progress", is_flag=True, help="Hide the progress bars.")
 def download(
     config: Path | None,
@@ -185,6 +189,7 @@ def download(
     until: str | None,
     data_dir: Path | None,
     retries: int,
+    refetch_gaps: bool,
     no_progress: bool,
 ) -> None:
     """Fetch candles (ohlcv, mark, index) and funding history into the store, incrementally.
@@ -219,6 +224,7 @@ def download(
         progress=not no_progress,
         retry=RetryPolicy.with_retries(retries),
         on_retry=_echo_retry,
+        refetch_gaps=refetch_gaps,
     )
     for exchange_id, reqs in by_exchange.items():
         for result in _run_exchange(exchange_id, store, reqs, options):

@@ -15,15 +15,30 @@ Per series (a :class:`SeriesRequest`):
   remembers that the span before the first row was searched, so later runs do not ask again;
 - before the first data of a fresh download, empty windows are stepped over; the listing date
   from the market (``market['created']``) is used when known, otherwise one probe request
-  without ``until`` jumps to the first row. The loop is bounded by the window count.
+  without ``until`` jumps to the first row (and shows a wrongly empty window, which is then
+  asked again). The loop is bounded by the window count;
+- **holes** (candles): gaps inside the cached rows are asked for first (less the spans recorded in the
+  metadata as the exchange's own gaps, ``exchange_gaps``).
 
-Rows are de-duplicated and written through :meth:`Store.merge_write` (atomic) every
-``flush_every`` windows and when the series ends or fails, so a killed run leaves a readable,
-resumable file. ccxt ``NetworkError``s (timeouts, 429/418, 503, ...) and plain
-``OperationFailed`` are retried with capped exponential backoff; every other ccxt error
-(``BadSymbol``, ``BadRequest``, ``ExchangeError``) raises :class:`DownloadError` at once.
-ccxt's own rate limiter (``enableRateLimit``) is left in charge of pacing; with the async
-client several series run concurrently through one exchange object, so they share its limiter.
+A page that ends before its window (rows repeated inside a page make ccxt cut it at ``limit``)
+is continued right after its last row. Once a series has rows, an empty window is asked again
+like a failed request; if it stays empty and rows follow, the span is recorded in
+``exchange_gaps`` and the series ends with a :class:`DownloadError` naming it (later runs skip
+it unless ``refetch_gaps``).
+
+Rows are de-duplicated and merged into the store every ``flush_every`` windows and when the
+series ends or fails, under the series' lock (:func:`perphedge.data.store.series_lock`: re-read,
+merge, atomic write), so a killed run leaves a readable, resumable file and concurrent
+downloads of one series lose nothing; ``first_row``/``last_row`` in the metadata describe the
+stored rows. ccxt ``NetworkError``s (timeouts, 429/418, 503, ...), plain ``OperationFailed`` and
+pages that cannot be parsed (ccxt returns ``[]`` for a truncated JSON or HTML body with status
+200) are retried on :class:`RetryPolicy`'s schedule within its time budget, honouring
+``Retry-After``; each retry is reported through ``DownloadOptions.on_retry`` (stderr). Every
+other ccxt error (``BadSymbol``, ``BadRequest``, ``ExchangeError``) raises
+:class:`DownloadError` at once; an exchange that cannot be reached gives an error naming the
+host and the cause. ccxt's own rate limiter (``enableRateLimit``) is left in charge of pacing;
+with the async client several series run concurrently through one exchange object, so they
+share its limiter.
 """
 
 from __future__ import annotations
@@ -118,6 +133,7 @@ class DownloadOptions:
     clock: Callable[[], float] = time.monotonic
     on_retry: Callable[[str], None] = _report_to_stderr
     exchange_name: str | None = None  # store id; default: canonical ccxt id
+    refetch_gaps: bool = False  # ask again for spans recorded as the exchange's gaps
 
 
 @dataclass(frozen=True)
@@ -285,7 +301,7 @@ class _Job:
         }
         if self.covered_from is not None:
             out["covered_from"] = _iso(self.covered_from)
-        if self.new_gaps:
+        if self.new_gaps or self.opt.refetch_gaps:
             gaps = sorted(set(self.known_gaps) | set(self.new_gaps))
             out["exchange_gaps"] = [[_iso(lo), _iso(hi)] for lo, hi in gaps]
         if self.req.series in (Series.MARK, Series.INDEX):
@@ -296,7 +312,9 @@ class _Job:
         if not self.store.exists(self.key):
             return None, None, None
         frame, meta = self.store.read(self.key)
-        self.known_gaps = _read_gaps(meta.get("exchange_gaps"))
+        self.known_gaps = [] if self.opt.refetch_gaps else _read_gaps(meta.get("exchange_gaps"))
+        if self.opt.refetch_gaps and meta.get("exchange_gaps"):
+            self.meta_dirty = True  # the record is rewritten with what this run finds
         if frame.empty:
             return None, None, None
         self.cached_index = frame.index
@@ -595,7 +613,7 @@ class _Job:
             if self.store.exists(self.key):
                 old, old_meta = self.store.read(self.key)
                 index = old.index.append(new.index)
-                if self.new_gaps:
+                if self.new_gaps and not self.opt.refetch_gaps:
                     known = _read_gaps(old_meta.get("exchange_gaps"))
                     gaps = sorted(set(known) | set(self.new_gaps))
                     meta["exchange_gaps"] = [[_iso(lo), _iso(hi)] for lo, hi in gaps]
