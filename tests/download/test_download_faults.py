@@ -342,3 +342,18 @@ def test_async_client_meets_the_same_faults(tmp_path):
         assert _starts(fake, answered=None) == [0, 0, 24, 45, 45, 69]
         assert res.rows_added == 72
         _assert_complete(store, 72)
+
+
+def test_an_earlier_start_with_repeated_rows_leaves_no_hole_in_the_head(tmp_path):
+    with FakeBinance(NOW) as fake:
+        store = Store(tmp_path)
+        download_series(sync_client(fake), store, _request(T0 + 2 * DAY), _opts())
+        fake.clear_log()
+        fake.add_fault(Fault("/api/v3/klines", "dup", times=99))
+        res = download_series(sync_client(fake), store, _request(T0), _opts())
+        # head windows newest first: 24..47 -> 24..44, its end 45..47 -> 45, 46, then 47; then
+        # 0..23 -> 0..20, 21..23 -> 21, 22, then 23; the oldest row is the listing: done
+        assert _starts(fake, answered=None) == [24, 45, 47, 0, 21, 23]
+        assert res.rows_added == 48
+        _assert_complete(store, 72)
+        assert store.read(SPOT_1H)[1]["covered_from"] == "2023-01-01T00:00:00Z"

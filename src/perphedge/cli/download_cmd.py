@@ -139,8 +139,12 @@ def _run_exchange(
 
 
 def _echo_retry(message: str) -> None:
-    """Retries go to stderr: stdout holds only the results (and stays parseable)."""
-    click.echo(message, err=True)
+    """Retries go to stderr (above any progress bar): stdout holds only the results."""
+    import sys
+
+    from tqdm.auto import tqdm
+
+    tqdm.write(message, file=sys.stderr)
 
 
 def _report(result: DownloadResult) -> str:

@@ -414,11 +414,16 @@ class _Job:
         cursor = lo
         while cursor <= hi:
             wend = min(cursor + n * tf - 1, hi)
-            expect = self.seen
+            # rows are expected once the series has some, except in a window whose first bar
+            # closed less than a bar ago (an exchange may publish the newest bar late)
+            expect = self.seen and cursor + 2 * tf <= now
             rows = yield self._candle_call(cursor, wend, n, note, expect)
             rows = [r for r in rows if cursor <= r[0] <= wend and r[0] + tf <= now]
             self._window_done()
             if rows:
+                oldest = min(int(r[0]) for r in rows)
+                if expect and oldest > cursor:  # short at its old end: ask for the rest
+                    yield from self._candle_span(cursor, oldest - tf, n, tf, note, True)
                 cursor = self._took(rows, wend, tf)
                 continue
             if expect:
@@ -491,7 +496,13 @@ class _Job:
                 if not rows:
                     break  # before the listing
                 self._add_candles(rows)
-                hi = wstart - tf
+                opens = [int(r[0]) for r in rows]
+                if max(opens) < hi:  # the page ended early: fill up to the newer rows
+                    yield from self._candle_span(max(opens) + tf, hi, n, tf, "head", True)
+                # a full page may have been cut (repeated rows): the next window ends right
+                # below its oldest row, so nothing is left behind; a page with room to spare
+                # holds all the window has
+                hi = min(opens) - tf if len(rows) >= n else wstart - tf
             self.covered_from = start
             self.meta_dirty = True  # record the searched span on the next flush
         if self.new_gaps:
