@@ -224,7 +224,7 @@ def test_retry_after_is_honoured_and_bounded_by_the_budget(tmp_path):
         slept.clear()
         with pytest.raises(
             DownloadError,
-            match=r"gave up after 1 attempts \(waiting 60 s more would pass the 40 s retry "
+            match=r"gave up after 1 attempt \(waiting 60 s more would pass the 40 s retry "
             r"budget\): DDoSProtection: binance 418",
         ):
             download_series(sync_client(fake), store, _request(), _opts(slept))
@@ -280,7 +280,7 @@ def test_a_refused_connection_names_host_and_cause_within_the_budget(tmp_path):
     with pytest.raises(
         DownloadError,
         match=rf"^binance: cannot reach 127\.0\.0\.1:{port} \(connection refused\) after 3 "
-        r"attempt\(s\); check the network or raise --retries; the bundled sample data in data/ "
+        r"attempts; check the network or raise --retries; the bundled sample data in data/ "
         r"works offline: backtest run configs/eth_l1_basket\.yaml$",
     ):
         download_series(
@@ -318,7 +318,7 @@ def test_cli_offline_message_on_stderr_and_nothing_on_stdout(tmp_path, monkeypat
     )
     assert lines[-1] == (
         f"error: binance: cannot reach 127.0.0.1:{port} (connection refused) after 2 "
-        "attempt(s); check the network or raise --retries; the bundled sample data in data/ "
+        "attempts; check the network or raise --retries; the bundled sample data in data/ "
         "works offline: backtest run configs/eth_l1_basket.yaml"
     )
 
@@ -357,3 +357,26 @@ def test_an_earlier_start_with_repeated_rows_leaves_no_hole_in_the_head(tmp_path
         assert res.rows_added == 48
         _assert_complete(store, 72)
         assert store.read(SPOT_1H)[1]["covered_from"] == "2023-01-01T00:00:00Z"
+
+
+def test_cli_reports_retries_on_stderr_and_only_results_on_stdout(tmp_path, monkeypatch):
+    with FakeBinance(NOW) as fake:
+        fake.add_fault(Fault("/api/v3/klines", "503"))
+        monkeypatch.setattr(
+            download_cmd, "make_exchange", lambda exchange_id, **kw: async_client(fake)
+        )
+        args = [
+            "download", "--symbol", "ETH/USDT", "--timeframe", "1h", "--since", "2023-01-01",
+            "--data-dir", str(tmp_path), "--no-progress",
+        ]  # fmt: skip
+        result = CliRunner().invoke(cli, args)  # waits the first step of the schedule: 1 s
+        assert result.exit_code == 0, result.output
+        assert result.stdout.splitlines() == [
+            f"binance ETH/USDT ohlcv 1h: +72 rows, 2023-01-01 00:00 .. 2023-01-03 23:00 UTC, "
+            f"2 requests -> {Store(tmp_path).path(SPOT_1H)}"
+        ]
+        assert result.stderr.splitlines() == [
+            "retry: binance ETH/USDT ohlcv 1h: fetch_ohlcv (tail) "
+            "2023-01-01T00:00:00Z..2023-01-03T23:00:00Z: attempt 1 of 6 failed: "
+            "ExchangeNotAvailable (HTTP 503); next attempt in 1 s"
+        ]

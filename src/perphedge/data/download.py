@@ -774,6 +774,10 @@ def _is_retryable(exc: BaseException) -> bool:
     return type(exc) is ccxt.OperationFailed
 
 
+def _attempts(n: int) -> str:
+    return f"{n} attempt" + ("" if n == 1 else "s")
+
+
 def _fatal(label: str, exc: BaseException) -> DownloadError:
     return DownloadError(f"{label}: {type(exc).__name__}: {exc}")
 
@@ -782,7 +786,7 @@ def unreachable_error(label: str, exchange: Any, attempts: int, exc: BaseExcepti
     """The one-line message for a request that never got through."""
     cause = network_cause(exc) or type(exc).__name__
     return (
-        f"{label}: cannot reach {_host(exchange, exc)} ({cause}) after {attempts} attempt(s); "
+        f"{label}: cannot reach {_host(exchange, exc)} ({cause}) after {_attempts(attempts)}; "
         f"check the network or raise --retries; {OFFLINE_HINT}"
     )
 
@@ -831,7 +835,7 @@ class _Attempts:
         ):
             return DownloadError(unreachable_error(self.label, self.exchange, n, exc))
         return DownloadError(
-            f"{self.label}: {self.what}: gave up after {n} attempts{why}: "
+            f"{self.label}: {self.what}: gave up after {_attempts(n)}{why}: "
             f"{_reason(exc) if isinstance(exc, _GarbledPage | _EmptyPage) else type(exc).__name__}"
             f": {exc}"
         )
