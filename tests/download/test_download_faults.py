@@ -380,3 +380,24 @@ def test_cli_reports_retries_on_stderr_and_only_results_on_stdout(tmp_path, monk
             "2023-01-01T00:00:00Z..2023-01-03T23:00:00Z: attempt 1 of 6 failed: "
             "ExchangeNotAvailable (HTTP 503); next attempt in 1 s"
         ]
+
+
+@pytest.mark.parametrize(("kind", "hour"), [("truncated", 0), ("html200", 30), ("empty", 30)])
+def test_funding_pages_garbled_or_empty_are_asked_again(tmp_path, kind, hour):
+    # events every 8 h from T0 up to now: 0, 8, ..., 72 h (10); windows of 30 h (limit 30)
+    key = SeriesKey("binance", "ETH/USD:ETH", Series.FUNDING)
+    with FakeBinance(NOW) as fake:
+        fake.add_fault(Fault("/dapi/v1/fundingRate", kind, when=_hour(hour)))
+        store = Store(tmp_path)
+        req = SeriesRequest.make("ETH/USD:ETH", "funding", None, T0)
+        res = download_series(sync_client(fake), store, req, _opts(funding_limit=30))
+        starts = [
+            (int(r.query["startTime"]) - T0) // HOUR
+            for r in fake.requests_to("/dapi/v1/fundingRate", answered=None)
+        ]
+        assert starts == sorted([0, 30, 60, hour])
+        assert res.rows_added == 10
+        frame, meta = store.read(key)
+        assert [(t.value // 1_000_000 - T0) // HOUR for t in frame.index] == list(range(0, 73, 8))
+        assert meta["first_row"] == "2023-01-01T00:00:00Z"
+        assert meta["last_row"] == "2023-01-04T00:00:00Z"

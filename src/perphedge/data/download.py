@@ -21,7 +21,8 @@ Per series (a :class:`SeriesRequest`):
   metadata as the exchange's own gaps, ``exchange_gaps``).
 
 A page that ends before its window (rows repeated inside a page make ccxt cut it at ``limit``)
-is continued right after its last row. Once a series has rows, an empty window is asked again
+is continued right after its last row. Once a series has rows, an empty window (for funding:
+one of a day or more) is asked again
 like a failed request; if it stays empty and rows follow, the span is recorded in
 ``exchange_gaps`` and the series ends with a :class:`DownloadError` naming it (later runs skip
 it unless ``refetch_gaps``).
@@ -505,6 +506,10 @@ class _Job:
                 hi = min(opens) - tf if len(rows) >= n else wstart - tf
             self.covered_from = start
             self.meta_dirty = True  # record the searched span on the next flush
+        self._raise_new_gaps()
+
+    def _raise_new_gaps(self) -> None:
+        """End the series with an error naming the spans the exchange left empty this run."""
         if self.new_gaps:
             spans = ", ".join(f"{_iso(lo)} .. {_iso(hi)}" for lo, hi in self.new_gaps)
             raise DownloadError(
@@ -534,23 +539,34 @@ class _Job:
         probed = not fresh or created is not None
         seen = not fresh
 
-        def call(since: int, until: int | None, note: str) -> _Call:
+        def call(since: int, until: int | None, note: str, expect: bool = False) -> _Call:
             params = {} if until is None else {"until": until}
             return _Call(
-                "fetch_funding_rate_history", (self.req.symbol, since, limit), params, note
+                "fetch_funding_rate_history",
+                (self.req.symbol, since, limit),
+                params,
+                note,
+                expect,
             )
 
         while cursor <= end_incl:
             wend = min(cursor + span - 1, end_incl)
-            rows = yield call(cursor, wend, "tail")
+            # a listed perpetual pays funding at least daily: a day or more without an event,
+            # once the series has rows, is asked again
+            expect = seen and wend - cursor + 1 >= DAY_MS
+            rows = yield call(cursor, wend, "tail", expect)
             rows = [r for r in rows if cursor <= r["timestamp"] <= wend]
             if rows:
+                if self.empty_from is not None:
+                    self._record_gap(self.empty_from, min(r["timestamp"] for r in rows) - 1)
                 seen = True
                 self._add_funding(rows)
                 if len(rows) >= limit:  # full page: continue right after its last event
                     cursor = max(r["timestamp"] for r in rows) + 1
                     self._window_done()
                     continue
+            elif expect and self.empty_from is None:
+                self.empty_from = cursor
             elif not seen and not probed:
                 probed = True
                 probe = yield call(cursor, None, "probe")
@@ -576,6 +592,8 @@ class _Job:
                 hi = wstart - 1
             self.covered_from = start
             self.meta_dirty = True
+        self.empty_from = None  # empty windows at the end: no rows follow them
+        self._raise_new_gaps()
 
     # ---- rows -> frames -> store ---------------------------------------------------------
     def _add_candles(self, rows: list[Any]) -> None:
