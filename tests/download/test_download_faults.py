@@ -401,3 +401,31 @@ def test_funding_pages_garbled_or_empty_are_asked_again(tmp_path, kind, hour):
         assert [(t.value // 1_000_000 - T0) // HOUR for t in frame.index] == list(range(0, 73, 8))
         assert meta["first_row"] == "2023-01-01T00:00:00Z"
         assert meta["last_row"] == "2023-01-04T00:00:00Z"
+
+
+def test_coverage_is_not_claimed_for_a_stepped_over_first_window(tmp_path):
+    # COIN-M knows its listing (T0); its first window and the probe after it both come back
+    # wrongly empty: the file must not claim coverage from the requested start
+    key = SeriesKey("binance", "ETH/USD:ETH", Series.MARK, "1h")
+    path = "/dapi/v1/markPriceKlines"
+    with FakeBinance(NOW) as fake:
+        fake.add_fault(Fault(path, "empty", times=2, when=_hour(0)))
+        store = Store(tmp_path)
+        req = SeriesRequest.make("ETH/USD:ETH", "mark", "1h", T0)
+        download_series(sync_client(fake), store, req, _opts())
+        assert [r.answered for r in fake.requests_to(path, answered=None)] == [
+            "empty", "empty", "ok", "ok",
+        ]  # fmt: skip
+        frame, meta = store.read(key)
+        assert len(frame) == 48 and meta["first_row"] == "2023-01-02T00:00:00Z"
+        assert "covered_from" not in meta
+
+        # the next run searches the head below the first row and finds the missing day
+        fake.clear_log()
+        res = download_series(sync_client(fake), store, req, _opts())
+        assert [(int(r.query["startTime"]) - T0) // HOUR for r in fake.requests_to(path)] == [0]
+        assert res.rows_added == 24
+        frame, meta = store.read(key)
+        assert len(frame) == 72 and frame.index.is_unique and frame.index.is_monotonic_increasing
+        assert meta["first_row"] == "2023-01-01T00:00:00Z"
+        assert meta["covered_from"] == "2023-01-01T00:00:00Z"

@@ -411,6 +411,7 @@ class _Job:
         follow, is recorded as a gap of the exchange and reported."""
         now = self._now()
         probed = self.seen
+        nothing_after = False  # a probe found no rows at all from here on
         reasks = 0
         cursor = lo
         while cursor <= hi:
@@ -427,6 +428,7 @@ class _Job:
                     yield from self._candle_span(cursor, oldest - tf, n, tf, note, True)
                 cursor = self._took(rows, wend, tf)
                 continue
+            confirmed = expect or nothing_after
             if expect:
                 if self.empty_from is None:
                     self.empty_from = cursor
@@ -438,12 +440,18 @@ class _Job:
                     reasks += 1  # the window was wrongly empty: ask it again
                     probed = False
                     continue
-                # a jump needs the exchange's oldest rows from here, which a probe answers only
-                # without a listing date (COIN-M pages from the newest end)
-                later = [t for t in opens if t > wend] if self._created() is None else []
+                # a probe answers with the exchange's oldest rows from here only without a
+                # listing date (COIN-M pages from the newest end): only then may it jump
+                oldest_first = self._created() is None
+                nothing_after = oldest_first and not opens
+                confirmed = oldest_first
+                later = [t for t in opens if t > wend] if oldest_first else []
                 if later:
                     cursor = _align_down(min(later), tf)
                     continue
+            if not confirmed and not self.seen:
+                # stepped over a window nobody vouched for: do not claim the span was searched
+                self.covered_from = None
             cursor = wend + 1
         if self.empty_from is not None:
             if data_after:
