@@ -83,7 +83,9 @@ class Fault:
     which ``when(query)`` is true) get ``kind`` instead of the normal answer."""
 
     path: str
-    kind: str  # "429" | "418" | "503" | "timeout" | "-1121" | "-1100"
+    # "429" | "429:<seconds>" | "418" | "503" | "timeout" | "-1121" | "-1100" (error answers);
+    # "truncated" | "html200" | "empty" | "dup" (status 200, the real body damaged)
+    kind: str
     times: int = 1
     when: Callable[[dict[str, str]], bool] = field(default=lambda q: True)
 
@@ -166,16 +168,7 @@ class FakeBinance:
     def point(self, exchange: Any) -> Any:
         """Point every ``urls['api']`` entry of a ccxt binance client at this server (same
         paths), load no market types but spot and COIN-M, and keep the client off any proxy."""
-        api = exchange.urls["api"]
-        for name, url in list(api.items()):
-            if isinstance(url, str):
-                api[name] = self.base_url + urlsplit(url).path
-        exchange.options["fetchMarkets"] = {"types": ["spot", "inverse"]}
-        exchange.options["fetchMargins"] = False
-        session = getattr(exchange, "session", None)
-        if session is not None and hasattr(session, "trust_env"):
-            session.trust_env = False  # requests: ignore *_PROXY variables
-        return exchange
+        return point_at(exchange, self.base_url)
 
     # ----------------------------------------------------------------- helpers for tests
     def add_fault(self, fault: Fault) -> None:
@@ -211,7 +204,7 @@ class FakeBinance:
             self._record(path, query, "error")
             return 400, {"code": -1, "msg": "fake server: request cap reached"}, {}
         kind = self._take_fault(path, query)
-        if kind is not None:
+        if kind is not None and kind not in _BODY_FAULTS:
             self._record(path, query, kind)
             return self._fault_response(kind)
         try:
@@ -219,6 +212,9 @@ class FakeBinance:
         except _ApiError as err:
             self._record(path, query, "error")
             return err.status, {"code": err.code, "msg": err.msg}, {}
+        if kind is not None:  # a fault that garbles the real answer
+            self._record(path, query, kind)
+            return 200, _garble(kind, body), {}
         self._record(path, query, "ok")
         return 200, body, {}
 
@@ -233,6 +229,9 @@ class FakeBinance:
         if kind == "418":
             msg = f"Way too many requests; IP(127.0.0.1) banned until {self.now_ms + 60_000}."
             return 418, {"code": -1003, "msg": msg}, {"Retry-After": "60"}
+        if kind.startswith("429:"):  # 429 with a chosen Retry-After (seconds)
+            msg = "Too many requests; current limit of IP(127.0.0.1) is 2400 requests per minute."
+            return 429, {"code": -1003, "msg": msg}, {"Retry-After": kind[4:]}
         if kind == "503":
             return 503, "<html><body><h1>503 Service Unavailable</h1></body></html>", {}
         if kind == "timeout":
@@ -535,6 +534,25 @@ class FakeBinance:
         }
 
 
+# Faults that answer 200 with a damaged copy of the real body (see ``_garble``).
+_BODY_FAULTS = ("truncated", "html200", "empty", "dup")
+
+
+def _garble(kind: str, body: Any) -> Any:
+    """The real answer damaged: cut mid-JSON, an HTML page, an empty list, or rows repeated
+    (the first three rows twice each, the page then cut back to its length, as a server that
+    repeats rows and honours ``limit`` would)."""
+    if kind == "truncated":
+        return json.dumps(body)[: max(1, len(json.dumps(body)) // 2)]
+    if kind == "html200":
+        return "<html><head><title>Maintenance</title></head><body>back soon</body></html>"
+    if kind == "empty":
+        return []
+    rows = list(body)
+    repeated = [row for row in rows[:3] for _ in (0, 1)] + rows[3:]
+    return repeated[: len(rows)]
+
+
 class _ApiError(Exception):
     def __init__(self, status: int, code: int, msg: str) -> None:
         super().__init__(msg)
@@ -550,7 +568,8 @@ def _make_handler(fake: FakeBinance) -> type[BaseHTTPRequestHandler]:
             query = dict(parse_qsl(parts.query))
             status, body, headers = fake.handle(parts.path, query)
             raw = (body if isinstance(body, str) else json.dumps(body)).encode()
-            ctype = "text/html" if isinstance(body, str) else "application/json"
+            html = isinstance(body, str) and body.startswith("<")
+            ctype = "text/html" if html else "application/json"
             try:
                 self.send_response(status)
                 self.send_header("Content-Type", ctype)
@@ -566,6 +585,20 @@ def _make_handler(fake: FakeBinance) -> type[BaseHTTPRequestHandler]:
             pass  # keep test output quiet
 
     return Handler
+
+
+def point_at(exchange: Any, base_url: str) -> Any:
+    """:meth:`FakeBinance.point` by URL (for a client built in another process)."""
+    api = exchange.urls["api"]
+    for name, url in list(api.items()):
+        if isinstance(url, str):
+            api[name] = base_url + urlsplit(url).path
+    exchange.options["fetchMarkets"] = {"types": ["spot", "inverse"]}
+    exchange.options["fetchMargins"] = False
+    session = getattr(exchange, "session", None)
+    if session is not None and hasattr(session, "trust_env"):
+        session.trust_env = False  # requests: ignore *_PROXY variables
+    return exchange
 
 
 def sync_client(fake: FakeBinance, cls_name: str = "binance", timeout_ms: int = 2000) -> Any:

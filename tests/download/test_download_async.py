@@ -78,7 +78,7 @@ def test_concurrent_series_through_one_async_client(tmp_path):
 def test_async_retries_timeouts_and_throttling(tmp_path):
     now = T0 + 30 * DAY + 30 * MINUTE
     with FakeBinance(now, timeout_stall_s=1.0) as fake:
-        for kind in ("429", "timeout", "418", "503"):
+        for kind in ("429", "timeout", "429:6", "503"):
             fake.add_fault(Fault("/dapi/v1/fundingRate", kind))
         slept: list[float] = []
 
@@ -93,7 +93,7 @@ def test_async_retries_timeouts_and_throttling(tmp_path):
             opts,
             timeout_ms=200,
         )
-        assert slept == [1.0, 2.0, 4.0, 8.0]
+        assert slept == [1.0, 2.0, 6.0, 8.0]  # Retry-After 6 beats the backoff's 4
         assert res.rows_added == 91 and res.requests == 5
 
 

@@ -227,7 +227,7 @@ def test_throttling_and_transient_errors_are_retried_with_capped_backoff(tmp_pat
         ex = sync_client(fake, timeout_ms=200)
         store = Store(tmp_path)
         second_page = lambda q: q.get("startTime") == str(T0 + 1000 * HOUR)  # noqa: E731
-        for kind in ("429", "418", "503", "timeout"):
+        for kind in ("429", "429:2", "503", "timeout"):
             fake.add_fault(Fault("/api/v3/klines", kind, when=second_page))
         slept: list[float] = []
         opts = DownloadOptions(
@@ -236,9 +236,10 @@ def test_throttling_and_transient_errors_are_retried_with_capped_backoff(tmp_pat
             retry=RetryPolicy(max_attempts=6, base_delay=0.5, max_delay=3.0),
         )
         res = download_series(ex, store, SeriesRequest.make("ETH/USDT", "ohlcv", "1h", T0), opts)
-        assert slept == [0.5, 1.0, 2.0, 3.0]  # doubled, capped at 3
+        # doubled, capped at 3; a Retry-After (1 s, 2 s) wins where it is longer
+        assert slept == [1.0, 2.0, 2.0, 3.0]
         answered = [r.answered for r in fake.requests_to("/api/v3/klines", answered=None)]
-        assert answered == ["ok", "429", "418", "503", "timeout", "ok"]
+        assert answered == ["ok", "429", "429:2", "503", "timeout", "ok"]
         assert res.requests == 6
         frame, _ = store.read(SPOT_1H)
         _assert_hourly_gap_free(frame, T0, 1200)
@@ -251,7 +252,8 @@ def test_retries_give_up_with_a_clear_error(tmp_path):
         opts = DownloadOptions(progress=False, sleep=lambda s: None, retry=RetryPolicy(3))
         with pytest.raises(
             DownloadError,
-            match=r"^binance ETH/USDT ohlcv 1h: gave up after 3 attempts: ExchangeNotAvailable",
+            match=r"^binance ETH/USDT ohlcv 1h: fetch_ohlcv \(tail\) 2023-01-01T00:00:00Z\.\."
+            r"2023-01-10T23:00:00Z: gave up after 3 attempts: ExchangeNotAvailable",
         ):
             download_series(
                 ex, Store(tmp_path), SeriesRequest.make("ETH/USDT", "ohlcv", "1h", T0), opts

@@ -138,6 +138,15 @@ def _run_exchange(
     return asyncio.run(main())
 
 
+def _echo_retry(message: str) -> None:
+    """Retries go to stderr (above any progress bar): stdout holds only the results."""
+    import sys
+
+    from tqdm.auto import tqdm
+
+    tqdm.write(message, file=sys.stderr)
+
+
 def _report(result: DownloadResult) -> str:
     span = "no rows"
     if result.first is not None and result.last is not None:
@@ -165,6 +174,14 @@ def _report(result: DownloadResult) -> str:
     "--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
     help="Root of the Parquet store [default: data, or the config's data.root].",
 )  # fmt: skip
+@click.option(
+    "--retries", type=click.IntRange(0, 50), default=5, show_default=True,
+    help="Retries of a failing request, waiting 1, 2, 4, 8, then 15 s each (5: about 30 s).",
+)  # fmt: skip
+@click.option(
+    "--refetch-gaps", is_flag=True,
+    help="Ask again for spans recorded as the exchange's own gaps (exchange_gaps).",
+)  # fmt: skip
 @click.option("--no-progress", is_flag=True, help="Hide the progress bars.")
 def download(
     config: Path | None,
@@ -175,13 +192,16 @@ def download(
     since: str,
     until: str | None,
     data_dir: Path | None,
+    retries: int,
+    refetch_gaps: bool,
     no_progress: bool,
 ) -> None:
     """Fetch candles (ohlcv, mark, index) and funding history into the store, incrementally.
 
     Either CONFIG (everything that config needs, over its period, into its data.root) or
-    --symbol with --series (by hand). A second run fetches only what the store lacks. Needs
-    network access to the exchange (ccxt). Examples:
+    --symbol with --series (by hand). A second run fetches only what the store lacks, holes
+    inside it included. Needs network access to the exchange (ccxt); each retry is reported
+    on stderr, and a request gives up after --retries (about 30 s by default). Examples:
 
     \b
         backtest download configs/eth_l1_basket.yaml
@@ -202,9 +222,14 @@ def download(
         )
         by_exchange, root = {exchange: reqs}, data_dir or Path("data")
     store = Store(root)
-    from perphedge.data.download import DownloadOptions
+    from perphedge.data.download import DownloadOptions, RetryPolicy
 
-    options = DownloadOptions(progress=not no_progress)
+    options = DownloadOptions(
+        progress=not no_progress,
+        retry=RetryPolicy.with_retries(retries),
+        on_retry=_echo_retry,
+        refetch_gaps=refetch_gaps,
+    )
     for exchange_id, reqs in by_exchange.items():
         for result in _run_exchange(exchange_id, store, reqs, options):
             click.echo(_report(result))

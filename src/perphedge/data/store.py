@@ -578,3 +578,26 @@ def _meta_from_schema(key: SeriesKey, schema_meta: Mapping[bytes, bytes] | None)
         if isinstance(stored, dict):
             meta.update(stored)
     return meta
+
+
+@contextlib.contextmanager
+def series_lock(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Hold an exclusive lock on the hidden file ``.<name>.lock`` beside the series file
+    ``path`` for the duration of the block: writers of one series (concurrent downloads) take
+    turns, so each re-reads, merges and writes without losing the other's rows. The lock is
+    ``fcntl.flock``: the kernel releases it when the holder's process dies. Where ``fcntl``
+    does not exist (Windows) the block runs unlocked. Yields the lock file's path."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    lock_path = target.with_name(f".{target.name}.lock")
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield lock_path
+        return
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield lock_path
+    finally:
+        os.close(fd)  # closing the descriptor releases the flock
