@@ -105,9 +105,7 @@ def run_cmd(
     report = paths.get("html", run_dir)
     if not quiet:
         from perphedge.report import summary_table
-        from perphedge.report.summary import group_warnings
-
-        from perphedge.report.summary import price_source_table
+        from perphedge.report.summary import group_warnings, price_source_table
 
         click.echo(summary_table(result))
         sources = price_source_table(result)
