@@ -96,7 +96,7 @@ def check_no_lookahead(
             cut = _as_matrix(fn(short, **kwargs), short)
         except Exception as exc:  # a user's policy failing on less data is theirs to fix
             raise StrategyError(
-                "policy",
+                "policy.name",
                 f"policy {policy!r} failed on the data cut after {_ts(ctx.close_times[n - 1])} "
                 f"(look-ahead check): {type(exc).__name__}: {exc}",
             ) from None
@@ -113,7 +113,7 @@ def check_no_lookahead(
                 "later bars"
             )
         raise LookaheadError(
-            "policy",
+            "policy.name",
             f"policy {policy!r} looks ahead: with the data cut after "
             f"{_ts(ctx.close_times[n - 1])} ({n} of {ctx.n_bars} bars) its earlier decisions "
             f"change; {detail}. A target may use only bars up to its own; fix the policy "
