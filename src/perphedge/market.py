@@ -842,6 +842,20 @@ def build_market(
     return market, info
 
 
+def _stored_or_finer(store: Store, key: SeriesKey) -> bool:
+    """Stored at its timeframe, or buildable from finer stored candles (as a run reads it)."""
+    if store.exists(key):
+        return True
+    keys = store.keys()
+    stored = [
+        k.timeframe
+        for k in keys
+        if (k.exchange, k.symbol, k.series) == (key.exchange, key.symbol, key.series)
+        and k.timeframe is not None
+    ]
+    return key.timeframe is not None and finer_timeframe(stored, key.timeframe) is not None
+
+
 def required_data(
     *,
     timeframe: Timeframe | str,
@@ -877,12 +891,14 @@ def required_data(
                 wanted.insert(0, mark_key)
             if ms is MarkSubstitute.SPOT:
                 wanted.append(spot_key)
-        elif store.exists(mark_key) or ms is MarkSubstitute.NONE:
-            wanted = [mark_key] + ([perp_key] if store.exists(perp_key) else [])
-        elif ms is MarkSubstitute.LAST or (ms is MarkSubstitute.AUTO and store.exists(perp_key)):
+        elif _stored_or_finer(store, mark_key) or ms is MarkSubstitute.NONE:
+            wanted = [mark_key] + ([perp_key] if _stored_or_finer(store, perp_key) else [])
+        elif ms is MarkSubstitute.LAST or (
+            ms is MarkSubstitute.AUTO and _stored_or_finer(store, perp_key)
+        ):
             wanted = [perp_key]
         else:
-            wanted = [spot_key] + ([perp_key] if store.exists(perp_key) else [])
+            wanted = [spot_key] + ([perp_key] if _stored_or_finer(store, perp_key) else [])
         if kind is InstrumentKind.INVERSE and settle:
             wanted.append(spot_series_for(spot_exchange, settle, quote, tf))
         wanted.append(SeriesKey(leg.exchange, leg.symbol, Series.FUNDING))

@@ -5,7 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
+from click.testing import CliRunner
 
+from perphedge.cli.main import cli
 from perphedge.data import SeriesKey, Store
 from perphedge.domain import InstrumentKind
 from perphedge.market import LegSpec, PriceOrigin, PriceRole, basis_pct, build_market
@@ -130,3 +133,30 @@ def test_a_run_shows_the_table_in_summary_metrics_and_report(store, tmp_path):
     assert "Where each price comes from" in html and "substitute (WARNING)" in html
     # the numeric metrics that baselines pin are untouched by the new section
     assert all(not isinstance(v, (list, dict)) for v in result.metrics.values())
+
+
+def test_backtest_run_prints_the_table_and_the_cross_venue_warning(store, tmp_path):
+    raw = {
+        "name": "bybit_leg",
+        "period": {"start": "2024-01-01", "end": "2024-01-02"},
+        "data": {"root": str(store.root)},
+        "basket": {"coins": {"BTC": 1.0}},
+        "hedge": {"legs": [{"exchange": "bybit", "symbol": "BTC/USD:BTC"}]},
+        "outputs": {"dir": str(tmp_path / "reports"), "charts": False, "html": False},
+    }
+    path = tmp_path / "bybit_leg.yaml"
+    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    res = CliRunner().invoke(cli, ["run", str(path)])
+    assert res.exit_code == 0, res.output
+    lines = res.output.splitlines()
+    title = lines.index("Price sources (basis = median / largest gap to the leg's own prices)")
+    assert lines[title + 1].split()[:2] == ["leg", "price"]
+    rows = [line.split() for line in lines[title + 3 : title + 6]]
+    assert [r[2] for r in rows] == ["trade", "mark", "liquidation"]
+    assert rows[0][-5:] == ["substitute", "(WARNING)", "0.990%", "/", "2.041%"]
+    assert (
+        "warning: bybit BTC/USD:BTC: trade, mark and liquidation high price from Binance spot "
+        "BTC/USDT 1h, a substitute from another venue and another market type; its gap to "
+        "bybit BTC/USD:BTC ohlcv 8h (the basis the run ignores) is median 0.990%, largest "
+        "2.041% over 3 common closes"
+    ) in lines
