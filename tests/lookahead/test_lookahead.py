@@ -138,3 +138,13 @@ def test_no_lookahead_check_runs_it_and_says_so(peeking_project: Path) -> None:
     assert any(
         n.startswith("look-ahead check skipped (--no-lookahead-check)") for n in meta["notes"]
     )
+
+
+def test_python_api_refuses_or_skips_with_lookahead_check_false(peeking_project: Path) -> None:
+    import perphedge
+
+    with pytest.raises(LookaheadError, match=r"^policy\.name: policy 'peek' looks ahead"):
+        perphedge.run(str(peeking_project))
+    result = perphedge.run(str(peeking_project), lookahead_check=False)
+    assert result.meta["lookahead_check"]["checked"] is False
+    assert result.meta["notes"][-1].startswith("look-ahead check skipped")
