@@ -19,7 +19,14 @@ funding history, through :func:`perphedge.data.loader.load`. Rules (docs/engine.
 - Funding: each event at time ``T`` goes to the bar whose ``[open, open + bar)`` contains it.
   ``funding_rate`` sums the rates, ``funding_per_unit`` sums ``S*r/mark_e`` (inverse, coins per
   contract) or ``r*mark_e`` (linear, USDT per coin), ``mark_e`` being the record's
-  ``mark_price`` if it has one, else the mark (or substitute) open of that bar.
+  ``mark_price`` if it has one, else the mark (or substitute) open of that bar. Missing
+  funding events follow the gap policy (``funding_gaps: zero`` counts them as no payment).
+- Resampling: a candle series not stored at the run timeframe is built from the finest stored
+  timeframe that divides it (:func:`resample_onto`); a coarse bar with a missing part is a
+  missing bar. Funding is never resampled.
+- Price sources: per leg, where the trade price, the mark and the liquidation high come from
+  (:class:`PriceSource`); a substitute from another venue, market type or a coarser timeframe
+  is a warning with its basis to the leg's own stored prices.
 """
 
 from __future__ import annotations
