@@ -465,9 +465,10 @@ class _Reader:
         filled = pd.Series(cols["close"]).ffill().to_numpy()
         for c in cols.values():
             c[~present] = filled[~present]
-        self.notes.append(
-            f"{name}: carried the last close forward as flat bars over "
-            f"{int((~present).sum())} missing bar(s): {listed}"
+        built = "" if read_key == key else f" ({read_key.timeframe} candles resampled)"
+        self.notes.append(  # the series first, so the same gap in every coin groups as one
+            f"{key}: carried the last close forward as flat bars over "
+            f"{int((~present).sum())} missing bar(s): {listed}{built}"
         )
 
     def funding(self, key: SeriesKey) -> tuple[pd.DataFrame, dict[str, Any]]:

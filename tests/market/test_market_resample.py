@@ -121,10 +121,10 @@ def test_a_4h_bar_missing_an_hour_follows_the_gap_policy(tmp_path):
     m, info = build(store, gap_policy="ffill", max_fill_bars=1)
     # the whole 08:00 bar is the 04:00 bar's close carried flat, never a partial bar
     assert m.spot_close[:, 0].tolist() == [23.5, 27.5, 27.5, 35.5, 39.5, 43.5]
-    assert any(
-        n.startswith("binance SOL/USDT ohlcv 4h (built from 1h candles): carried")
-        for n in info.notes
-    )
+    assert (
+        "binance SOL/USDT ohlcv 4h: carried the last close forward as flat bars over 1 missing "
+        "bar(s): 2024-01-01 08:00 UTC .. 2024-01-01 12:00 UTC (1 missing) (1h candles resampled)"
+    ) in info.notes
 
 
 def test_an_exactly_stored_timeframe_is_preferred_over_resampling(tmp_path):
