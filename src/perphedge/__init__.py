@@ -8,13 +8,15 @@ def run(config_or_path, /, **overrides):  # type: ignore[no-untyped-def]
 
     Keyword overrides use ``__`` for dots: ``run("configs/eth_l1_basket.yaml",
     hedge__ratio=0.5)`` sets ``hedge.ratio``; ``hedge__legs__0__kind="linear"`` indexes a list.
-    A mapping under ``overrides=`` takes dotted paths as they are.
+    A mapping under ``overrides=`` takes dotted paths as they are. ``lookahead_check=False``
+    skips the run-time look-ahead check (the run's notes say so).
     """
     from perphedge import runner
 
+    check = bool(overrides.pop("lookahead_check", True))
     explicit = overrides.pop("overrides", None) or {}
     merged = {**{k.replace("__", "."): v for k, v in overrides.items()}, **dict(explicit)}
-    return runner.run(config_or_path, overrides=merged or None)
+    return runner.run(config_or_path, overrides=merged or None, lookahead_check=check)
 
 
 def __getattr__(name: str):  # type: ignore[no-untyped-def]

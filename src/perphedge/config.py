@@ -56,6 +56,13 @@ class GapPolicy(str, Enum):
     FFILL = "ffill"  # carry the last price forward, at most ``max_fill_bars`` bars, reported
 
 
+class FundingGaps(str, Enum):
+    """What a run does with funding events missing inside its window."""
+
+    FOLLOW = "follow"  # like candles: refused, or under ffill allowed up to max_fill_bars events
+    ZERO = "zero"  # count every missing event as no payment, with a warning
+
+
 class MarkSubstitute(str, Enum):
     """What stands in for mark-price candles when the store has none."""
 
@@ -192,6 +199,7 @@ class DataConfig:
     gap_policy: GapPolicy = GapPolicy.REFUSE
     max_fill_bars: int = 0
     mark_substitute: MarkSubstitute = MarkSubstitute.AUTO
+    funding_gaps: FundingGaps = FundingGaps.FOLLOW
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -19,7 +19,14 @@ funding history, through :func:`perphedge.data.loader.load`. Rules (docs/engine.
 - Funding: each event at time ``T`` goes to the bar whose ``[open, open + bar)`` contains it.
   ``funding_rate`` sums the rates, ``funding_per_unit`` sums ``S*r/mark_e`` (inverse, coins per
   contract) or ``r*mark_e`` (linear, USDT per coin), ``mark_e`` being the record's
-  ``mark_price`` if it has one, else the mark (or substitute) open of that bar.
+  ``mark_price`` if it has one, else the mark (or substitute) open of that bar. Missing
+  funding events follow the gap policy (``funding_gaps: zero`` counts them as no payment).
+- Resampling: a candle series not stored at the run timeframe is built from the finest stored
+  timeframe that divides it (:func:`resample_onto`); a coarse bar with a missing part is a
+  missing bar. Funding is never resampled.
+- Price sources: per leg, where the trade price, the mark and the liquidation high come from
+  (:class:`PriceSource`); a substitute from another venue, market type or a coarser timeframe
+  is a warning with its basis to the leg's own stored prices.
 """
 
 from __future__ import annotations
@@ -35,11 +42,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from perphedge.config import GapPolicy, MarkSubstitute
+from perphedge.config import FundingGaps, GapPolicy, MarkSubstitute
 from perphedge.data.loader import LoadedSeries, load
 from perphedge.data.store import SeriesKey, Store
 from perphedge.data.validate import Gap, grid_offset_ns
-from perphedge.domain import InstrumentKind, Series, Timeframe
+from perphedge.domain import InstrumentKind, MarketType, Series, Timeframe
 from perphedge.engine.types import MarketArrays
 from perphedge.errors import ConfigError, DataValidationError
 
@@ -79,6 +86,46 @@ class SourceInfo:
     sha256: str  # of the file's bytes
 
 
+class PriceOrigin(str, Enum):
+    """How a price series of a leg was obtained."""
+
+    OWN = "own"  # the leg's own stored series at the run timeframe
+    RESAMPLED = "resampled"  # the leg's own series, built from finer stored candles
+    SUBSTITUTE = "substitute"  # another series stands in (e.g. spot for the mark)
+
+
+class PriceRole(str, Enum):
+    """What a leg's price series is used for in the engine."""
+
+    TRADE = "trade"  # fills of the short (trade_close)
+    MARK = "mark"  # unrealised PnL, margin, funding (mark_close)
+    LIQUIDATION_HIGH = "liquidation high"  # the bar's high tested against liquidation
+
+
+@dataclass(frozen=True)
+class PriceSource:
+    """Where one price of one leg comes from, and the basis ignored if it is a substitute.
+
+    ``basis_median_pct`` and ``basis_max_pct`` are the median and largest absolute gap (in %)
+    between this series and the leg's own stored prices at the close times both have; ``None``
+    when it is the leg's own series or no own prices are stored to compare with."""
+
+    leg: str
+    role: PriceRole
+    venue: str
+    market: MarketType
+    symbol: str
+    series: Series
+    timeframe: str
+    origin: PriceOrigin
+    built_from: str | None = None  # finer timeframe resampled from
+    warning: bool = False  # another venue, market type or a coarser timeframe
+    basis_median_pct: float | None = None
+    basis_max_pct: float | None = None
+    basis_points: int = 0  # close times compared
+    compared_with: str | None = None  # the own series the basis was measured against
+
+
 @dataclass(frozen=True)
 class LegInfo:
     """Contract facts and price sources of one hedge leg."""
@@ -93,6 +140,7 @@ class LegInfo:
     trade_source: str  # what the trade price is, in words
     funding_events: int  # events in the run window
     funding_intervals_hours: tuple[float, ...]  # distinct intervals seen in the window
+    price_sources: tuple[PriceSource, ...] = ()  # trade, mark and liquidation-high sources
 
 
 @dataclass(frozen=True)
@@ -106,6 +154,12 @@ class MarketInfo:
     sources: tuple[SourceInfo, ...]
     notes: tuple[str, ...]
     fingerprint: str
+    warnings: tuple[str, ...] = ()  # substitutes that hide basis or venue risk
+
+    @property
+    def price_sources(self) -> tuple[PriceSource, ...]:
+        """Every leg's price sources, in leg order."""
+        return tuple(p for leg in self.legs for p in leg.price_sources)
 
 
 # ---------------------------------------------------------------------------------- helpers
@@ -196,6 +250,52 @@ class _Candles:
     meta: dict[str, Any]
 
 
+def finer_timeframe(stored: Sequence[Timeframe], target: Timeframe) -> Timeframe | None:
+    """The finest of ``stored`` that divides ``target`` and shares its grid, else ``None``.
+
+    A 4h bar is built from 1h (or 2h, 30m) candles; a week (opening on Monday) from days."""
+    fits = [
+        tf
+        for tf in stored
+        if tf.ns < target.ns
+        and target.ns % tf.ns == 0
+        and (grid_offset_ns(target) - grid_offset_ns(tf)) % tf.ns == 0
+    ]
+    return min(fits, key=lambda tf: tf.ns) if fits else None
+
+
+def resample_onto(
+    times_ns: np.ndarray,
+    columns: dict[str, np.ndarray],
+    fine: Timeframe,
+    grid: np.ndarray,
+    coarse: Timeframe,
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Coarse bars on ``grid`` from fine candles: open first, high max, low min, close last.
+
+    Returns ``(present, cols)``: a coarse bar is present only when every one of its fine bars
+    is; the others are NaN (the caller applies the gap policy, never a partial bar)."""
+    k = coarse.ns // fine.ns
+    n = grid.size
+    rel = times_ns - int(grid[0])
+    inside = (rel >= 0) & (rel < n * coarse.ns)
+    rel = rel[inside]
+    bar, sub = rel // coarse.ns, (rel % coarse.ns) // fine.ns
+    present = np.bincount(bar, minlength=n) == k
+    out = {c: np.full(n, np.nan) for c in ("open", "high", "low", "close")}
+    vals = {c: np.asarray(v, dtype=np.float64)[inside] for c, v in columns.items()}
+    first, last = sub == 0, sub == k - 1
+    out["open"][bar[first]] = vals["open"][first]
+    out["close"][bar[last]] = vals["close"][last]
+    high, low = np.full(n, -np.inf), np.full(n, np.inf)
+    np.maximum.at(high, bar, vals["high"])
+    np.minimum.at(low, bar, vals["low"])
+    out["high"][present], out["low"][present] = high[present], low[present]
+    for c in out.values():
+        c[~present] = np.nan
+    return present, out
+
+
 @dataclass
 class _Reader:
     """Loads and aligns series once each, collecting sources and notes."""
@@ -205,9 +305,12 @@ class _Reader:
     grid: np.ndarray
     gap_policy: GapPolicy
     max_fill_bars: int
+    funding_gaps: FundingGaps = FundingGaps.FOLLOW
     notes: list[str] = field(default_factory=list)
     sources: dict[str, SourceInfo] = field(default_factory=dict)
+    built_from: dict[SeriesKey, Timeframe] = field(default_factory=dict)
     _candles: dict[SeriesKey, _Candles] = field(default_factory=dict)
+    _stored: list[SeriesKey] | None = None
 
     @property
     def start_ns(self) -> int:
@@ -229,6 +332,28 @@ class _Reader:
             sha256=_file_sha256(path),
         )
 
+    def stored_timeframes(self, key: SeriesKey) -> list[Timeframe]:
+        """Timeframes stored for ``key``'s exchange, symbol and series."""
+        if self._stored is None:
+            self._stored = list(self.store.keys())
+        return [
+            k.timeframe
+            for k in self._stored
+            if (k.exchange, k.symbol, k.series) == (key.exchange, key.symbol, key.series)
+            and k.timeframe is not None
+        ]
+
+    def finer(self, key: SeriesKey) -> SeriesKey | None:
+        """The stored finer series ``key`` can be resampled from (if ``key`` is not stored)."""
+        if key.timeframe is None or self.store.exists(key):
+            return None
+        tf = finer_timeframe(self.stored_timeframes(key), key.timeframe)
+        return None if tf is None else SeriesKey(key.exchange, key.symbol, key.series, tf)
+
+    def available(self, key: SeriesKey) -> bool:
+        """Stored at the run timeframe, or buildable from finer stored candles."""
+        return self.store.exists(key) or self.finer(key) is not None
+
     def has(self, key: SeriesKey) -> bool:
         return key in self._candles
 
@@ -239,26 +364,39 @@ class _Reader:
         hit = self._candles.get(key)
         if hit is not None:
             return hit
+        fine = self.finer(key)
+        read_key = fine or key
         loaded = load(
             self.store,
-            key.exchange,
-            key.symbol,
-            key.series,
-            key.timeframe,
+            read_key.exchange,
+            read_key.symbol,
+            read_key.series,
+            read_key.timeframe,
             start=pd.Timestamp(self.start_ns, tz="UTC"),
             end=pd.Timestamp(self.end_ns, tz="UTC"),
         )
         frame = loaded.frame
         self._record(loaded, frame.index)
-        step, n = self.timeframe.ns, self.grid.size
-        pos = (frame.index.as_unit("ns").asi8 - self.start_ns) // step
-        present = np.zeros(n, dtype=bool)
-        present[pos] = True
-        cols = {c: np.full(n, np.nan) for c in ("open", "high", "low", "close")}
-        for c in cols:
-            cols[c][pos] = frame[c].to_numpy(dtype=np.float64)
+        times = frame.index.as_unit("ns").asi8
+        if fine is not None:
+            assert fine.timeframe is not None  # finer() only returns candle keys
+            raw = {c: frame[c].to_numpy(dtype=np.float64) for c in ("open", "high", "low", "close")}
+            present, cols = resample_onto(times, raw, fine.timeframe, self.grid, self.timeframe)
+            self.built_from[key] = fine.timeframe
+            self.notes.append(
+                f"{key.exchange} {key.symbol} {key.series.value} {self.timeframe} built from "
+                f"{fine.timeframe} candles"
+            )
+        else:
+            step, n = self.timeframe.ns, self.grid.size
+            pos = (times - self.start_ns) // step
+            present = np.zeros(n, dtype=bool)
+            present[pos] = True
+            cols = {c: np.full(n, np.nan) for c in ("open", "high", "low", "close")}
+            for c in cols:
+                cols[c][pos] = frame[c].to_numpy(dtype=np.float64)
         if not present.all():
-            self._fill(key, loaded, present, cols)
+            self._fill(key, read_key, loaded, present, cols)
         out = _Candles(meta=loaded.meta, **cols)
         self._candles[key] = out
         return out
@@ -266,13 +404,16 @@ class _Reader:
     def _fill(
         self,
         key: SeriesKey,
+        read_key: SeriesKey,
         loaded: LoadedSeries,
         present: np.ndarray,
         cols: dict[str, np.ndarray],
     ) -> None:
         name = str(key)
+        if read_key != key:
+            name = f"{name} (built from {read_key.timeframe} candles)"
         if not present.any():
-            whole, _ = self.store.read(key)
+            whole, _ = self.store.read(read_key)
             span = (
                 f"the file covers {_ts(whole.index[0].value)} .. {_ts(whole.index[-1].value)}"
                 if len(whole)
@@ -324,14 +465,15 @@ class _Reader:
         filled = pd.Series(cols["close"]).ffill().to_numpy()
         for c in cols.values():
             c[~present] = filled[~present]
-        self.notes.append(
-            f"{name}: carried the last close forward as flat bars over "
-            f"{int((~present).sum())} missing bar(s): {listed}"
+        built = "" if read_key == key else f" ({read_key.timeframe} candles resampled)"
+        self.notes.append(  # the series first, so the same gap in every coin groups as one
+            f"{key}: carried the last close forward as flat bars over "
+            f"{int((~present).sum())} missing bar(s): {listed}{built}"
         )
 
     def funding(self, key: SeriesKey) -> tuple[pd.DataFrame, dict[str, Any]]:
         """The funding events in the run window (and the file's metadata), after coverage and
-        gap checks."""
+        gap checks. Funding is event data: never resampled."""
         loaded = load(self.store, key.exchange, key.symbol, Series.FUNDING)
         frame = loaded.frame
         name = str(key)
@@ -360,20 +502,158 @@ class _Reader:
             g for g in loaded.gaps if g.start.value < self.end_ns and g.end.value > self.start_ns
         ]
         if gaps:
-            listed = "; ".join(str(g) for g in gaps[:3])
+            self._funding_gaps(name, gaps)
+        return window, loaded.meta
+
+    def _funding_gaps(self, name: str, gaps: Sequence[Gap]) -> None:
+        """Missing funding events follow the gap policy: refused unless ``ffill`` covers every
+        gap (at most ``max_fill_bars`` missing events each) or ``funding_gaps: zero`` says to
+        count them as no payment; allowed ones are a warning."""
+        missing = sum(g.missing_bars for g in gaps)
+        listed = "; ".join(str(g) for g in gaps[:3]) + (
+            f"; +{len(gaps) - 3} more" if len(gaps) > 3 else ""
+        )
+        longest = max(g.missing_bars for g in gaps)
+        if self.funding_gaps is not FundingGaps.ZERO:
             if self.gap_policy is GapPolicy.REFUSE:
                 raise DataValidationError(
-                    f"{name}: {sum(g.missing_bars for g in gaps)} missing funding event(s) in "
-                    f"the run window: {listed}; data.gap_policy is refuse"
+                    f"{name}: {missing} missing funding event(s) in the run window: {listed}; "
+                    "data.gap_policy is refuse (fetch the missing funding, or set "
+                    "data.funding_gaps: zero to count it as no payment)"
                 )
-            self.notes.append(
-                f"{name}: {sum(g.missing_bars for g in gaps)} missing funding event(s) "
-                f"({listed}) are counted as no payment"
-            )
-        return window, loaded.meta
+            if longest > self.max_fill_bars:
+                worst = max(gaps, key=lambda g: g.missing_bars)
+                raise DataValidationError(
+                    f"{name}: {missing} missing funding event(s) in the run window, the longest "
+                    f"gap {worst} is more than data.max_fill_bars = {self.max_fill_bars}; "
+                    "refusing to count it as no payment (fetch the missing funding, or set "
+                    "data.funding_gaps: zero)"
+                )
+        self.notes.append(
+            f"{name}: {missing} missing funding event(s) ({listed}) are counted as no payment"
+        )
 
 
 # ---------------------------------------------------------------------------------- building
+
+
+def _own_keys(leg: LegSpec, role: PriceRole, tf: Timeframe) -> tuple[SeriesKey, SeriesKey]:
+    """The leg's own series for a role, then the other own series to measure a basis with."""
+    mark = SeriesKey(leg.exchange, leg.symbol, Series.MARK, tf)
+    perp = SeriesKey(leg.exchange, leg.symbol, Series.OHLCV, tf)
+    return (perp, mark) if role is PriceRole.TRADE else (mark, perp)
+
+
+def basis_pct(
+    sub_times: np.ndarray, sub_close: np.ndarray, own_times: np.ndarray, own_close: np.ndarray
+) -> tuple[float, float, int] | None:
+    """Median and largest ``|sub / own - 1|`` in % over the close times both series have."""
+    _, i, k = np.intersect1d(sub_times, own_times, assume_unique=True, return_indices=True)
+    if i.size == 0:
+        return None
+    gap = np.abs(sub_close[i] / own_close[k] - 1.0) * 100.0
+    return float(np.median(gap)), float(gap.max()), int(i.size)
+
+
+def _measure_basis(
+    reader: _Reader, leg: LegSpec, role: PriceRole, sub: SeriesKey
+) -> tuple[float, float, int, str] | None:
+    """The basis between a substitute and the leg's own stored prices (any timeframe)."""
+    sub_times = reader.grid + reader.timeframe.ns
+    sub_close = reader.candles(sub).close
+    for key in _own_keys(leg, role, reader.timeframe):
+        if (key.exchange, key.symbol, key.series) == (sub.exchange, sub.symbol, sub.series):
+            continue  # the substitute itself (e.g. the perp standing in for the mark)
+        stored = reader.stored_timeframes(key)
+        if not stored:
+            continue
+        own_tf = min(stored, key=lambda t: t.ns)
+        own_key = SeriesKey(key.exchange, key.symbol, key.series, own_tf)
+        frame, _ = reader.store.read(own_key)
+        opens = frame.index.as_unit("ns").asi8
+        close_times = opens + own_tf.ns
+        keep = (opens >= reader.start_ns) & (close_times <= reader.end_ns)
+        found = basis_pct(
+            sub_times,
+            sub_close,
+            close_times[keep],
+            frame["close"].to_numpy(dtype=np.float64)[keep],
+        )
+        if found is not None:
+            return (*found, f"{own_key.exchange} {own_key.symbol} {own_key.series.value} {own_tf}")
+    return None
+
+
+def leg_price_sources(
+    reader: _Reader, leg: LegSpec, used: dict[PriceRole, SeriesKey]
+) -> tuple[tuple[PriceSource, ...], str | None]:
+    """Trade, mark and liquidation-high sources of one leg, and the warning (if any) for a
+    substitute from another venue, another market type or a coarser timeframe."""
+    used = {**used, PriceRole.LIQUIDATION_HIGH: used[PriceRole.MARK]}
+    out: list[PriceSource] = []
+    flagged: dict[SeriesKey, list[str]] = {}
+    reasons_of: dict[SeriesKey, list[str]] = {}
+    basis_of: dict[SeriesKey, tuple[float, float, int, str] | None] = {}
+    for role, key in used.items():
+        own = _own_keys(leg, role, reader.timeframe)[0]
+        tf = key.timeframe or reader.timeframe
+        fine = reader.built_from.get(key)
+        if key == own:
+            origin = PriceOrigin.RESAMPLED if fine is not None else PriceOrigin.OWN
+        else:
+            origin = PriceOrigin.SUBSTITUTE
+        reasons = []
+        if origin is PriceOrigin.SUBSTITUTE:
+            if key.exchange != leg.exchange:
+                reasons.append("another venue")
+            if key.market_type is not MarketType.SWAP:
+                reasons.append("another market type")
+            if tf.ns > reader.timeframe.ns:
+                reasons.append("a coarser timeframe")
+        measured = None
+        if origin is PriceOrigin.SUBSTITUTE:
+            if key not in basis_of:
+                basis_of[key] = _measure_basis(reader, leg, role, key)
+            measured = basis_of[key]
+        if reasons:
+            flagged.setdefault(key, []).append(role.value)
+            reasons_of[key] = reasons
+        out.append(
+            PriceSource(
+                leg=leg.label,
+                role=role,
+                venue=key.exchange,
+                market=key.market_type,
+                symbol=key.symbol,
+                series=key.series,
+                timeframe=tf.text,
+                origin=origin,
+                built_from=None if fine is None else fine.text,
+                warning=bool(reasons),
+                basis_median_pct=None if measured is None else measured[0],
+                basis_max_pct=None if measured is None else measured[1],
+                basis_points=0 if measured is None else measured[2],
+                compared_with=None if measured is None else measured[3],
+            )
+        )
+    parts = []
+    for key, roles in flagged.items():
+        what = ", ".join(roles[:-1]) + (" and " if len(roles) > 1 else "") + roles[-1]
+        text = (
+            f"{leg.label}: {what} price from {_venue(key.exchange)} {key.market_type.value} "
+            f"{key.symbol} {key.timeframe}, a substitute from {' and '.join(reasons_of[key])}; "
+        )
+        measured = basis_of.get(key)
+        if measured is None:
+            text += "no own prices of the leg are stored to measure the basis this ignores"
+        else:
+            med, big, n, against = measured
+            text += (
+                f"its gap to {against} (the basis the run ignores) is median {med:.3f}%, "
+                f"largest {big:.3f}% over {n} common closes"
+            )
+        parts.append(text)
+    return tuple(out), ("; ".join(parts) or None)
 
 
 def _leg_kind(
@@ -426,11 +706,13 @@ def build_market(
     gap_policy: GapPolicy | str = GapPolicy.REFUSE,
     max_fill_bars: int = 0,
     mark_substitute: MarkSubstitute | str = MarkSubstitute.AUTO,
+    funding_gaps: FundingGaps | str = FundingGaps.FOLLOW,
 ) -> tuple[MarketArrays, MarketInfo]:
     """Load and align everything a run needs; see the module docstring for the rules."""
     tf = Timeframe.parse(timeframe)
     gp = _gap_policy(gap_policy)
     ms = _mark_substitute(mark_substitute)
+    fg = _enum(funding_gaps, FundingGaps)
     if not legs:
         raise ConfigError("hedge.legs", "at least one hedge leg is needed")
     grid = make_grid(tf, start, end)
@@ -438,7 +720,8 @@ def build_market(
         raise ConfigError(
             "period", f"no {tf} bar opens in [{_utc(start)}, {_utc(end)}); widen the period"
         )
-    reader = _Reader(store, tf, grid, gp, int(max_fill_bars))
+    reader = _Reader(store, tf, grid, gp, int(max_fill_bars), fg)
+    warnings: list[str] = []
     notes = reader.notes
     if grid[0] != _utc(start).value:
         notes.append(
@@ -466,19 +749,27 @@ def build_market(
         perp_key = SeriesKey(leg.exchange, leg.symbol, Series.OHLCV, tf)
         fund_key = SeriesKey(leg.exchange, leg.symbol, Series.FUNDING)
         spot_key = spot_series_for(spot_exchange, base, quote, tf)
-        has_perp = store.exists(perp_key)
+        has_perp = reader.available(perp_key)
         spot_words = f"{_venue(spot_exchange)} spot {base}/{quote} close"
         perp_words = f"{_venue(leg.exchange)} {leg.symbol} perp last price ({tf} candles)"
-        if store.exists(mark_key) or ms is MarkSubstitute.NONE:
+        if reader.available(mark_key) or ms is MarkSubstitute.NONE:
+            mark_used = mark_key
             mark = reader.candles(mark_key)  # MissingDataError (with the command) if absent
             mark_words = f"{_venue(leg.exchange)} {leg.symbol} mark price ({tf} candles)"
         else:
             use_perp = ms is MarkSubstitute.LAST or (ms is MarkSubstitute.AUTO and has_perp)
-            mark = reader.candles(perp_key if use_perp else spot_key)
+            mark_used = perp_key if use_perp else spot_key
+            mark = reader.candles(mark_used)
             mark_words = perp_words if use_perp else spot_words
             notes.append(f"{leg.label}: no mark candles; {mark_words} stands in for the mark")
+        trade_used = perp_key if has_perp else mark_used
         trade_c = reader.candles(perp_key).close if has_perp else mark.close
         trade_words = perp_words if has_perp else f"the mark ({mark_words})"
+        price_sources, warning = leg_price_sources(
+            reader, leg, {PriceRole.TRADE: trade_used, PriceRole.MARK: mark_used}
+        )
+        if warning:
+            warnings.append(warning)
         window, fund_meta = reader.funding(fund_key)
         metas = [reader.meta(k) for k in (mark_key, perp_key) if reader.has(k)]
         metas.append(fund_meta)
@@ -524,6 +815,7 @@ def build_market(
                 trade_source=trade_words,
                 funding_events=len(window),
                 funding_intervals_hours=intervals,
+                price_sources=price_sources,
             )
         )
     sources = tuple(reader.sources.values())
@@ -553,8 +845,23 @@ def build_market(
         sources=sources,
         notes=tuple(notes),
         fingerprint=_fingerprint(tf, start_ns, end_ns, sources),
+        warnings=tuple(warnings),
     )
     return market, info
+
+
+def _stored_or_finer(store: Store, key: SeriesKey) -> bool:
+    """Stored at its timeframe, or buildable from finer stored candles (as a run reads it)."""
+    if store.exists(key):
+        return True
+    keys = store.keys()
+    stored = [
+        k.timeframe
+        for k in keys
+        if (k.exchange, k.symbol, k.series) == (key.exchange, key.symbol, key.series)
+        and k.timeframe is not None
+    ]
+    return key.timeframe is not None and finer_timeframe(stored, key.timeframe) is not None
 
 
 def required_data(
@@ -592,12 +899,14 @@ def required_data(
                 wanted.insert(0, mark_key)
             if ms is MarkSubstitute.SPOT:
                 wanted.append(spot_key)
-        elif store.exists(mark_key) or ms is MarkSubstitute.NONE:
-            wanted = [mark_key] + ([perp_key] if store.exists(perp_key) else [])
-        elif ms is MarkSubstitute.LAST or (ms is MarkSubstitute.AUTO and store.exists(perp_key)):
+        elif _stored_or_finer(store, mark_key) or ms is MarkSubstitute.NONE:
+            wanted = [mark_key] + ([perp_key] if _stored_or_finer(store, perp_key) else [])
+        elif ms is MarkSubstitute.LAST or (
+            ms is MarkSubstitute.AUTO and _stored_or_finer(store, perp_key)
+        ):
             wanted = [perp_key]
         else:
-            wanted = [spot_key] + ([perp_key] if store.exists(perp_key) else [])
+            wanted = [spot_key] + ([perp_key] if _stored_or_finer(store, perp_key) else [])
         if kind is InstrumentKind.INVERSE and settle:
             wanted.append(spot_series_for(spot_exchange, settle, quote, tf))
         wanted.append(SeriesKey(leg.exchange, leg.symbol, Series.FUNDING))

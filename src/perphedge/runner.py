@@ -57,6 +57,7 @@ class DataSpec:
     gap_policy: str
     max_fill_bars: int
     mark_substitute: str
+    funding_gaps: str = "follow"
 
 
 def resolve_data_root(root: str, config_path: str | os.PathLike[str] | None = None) -> Path:
@@ -86,6 +87,7 @@ def data_spec(config: Config, config_path: str | os.PathLike[str] | None = None)
         gap_policy=config.data.gap_policy.value,
         max_fill_bars=config.data.max_fill_bars,
         mark_substitute=config.data.mark_substitute.value,
+        funding_gaps=config.data.funding_gaps.value,
     )
 
 
@@ -110,6 +112,7 @@ def _market_kwargs(spec: DataSpec) -> dict[str, Any]:
         "gap_policy": spec.gap_policy,
         "max_fill_bars": spec.max_fill_bars,
         "mark_substitute": spec.mark_substitute,
+        "funding_gaps": spec.funding_gaps,
     }
 
 
@@ -230,6 +233,7 @@ def required_data(
     kwargs = _market_kwargs(spec)
     kwargs.pop("gap_policy")
     kwargs.pop("max_fill_bars")
+    kwargs.pop("funding_gaps")
     return [(key, spec.start, spec.end) for key in market_required(**kwargs)]
 
 
@@ -516,12 +520,14 @@ def run(
     store: Any | None = None,
     config_path: str | os.PathLike[str] | None = None,
     strategies_dirs: Sequence[str | os.PathLike[str]] | None = None,
+    lookahead_check: bool = True,
 ) -> Result:
     """Run one config (a Config, a YAML path or a raw mapping) and return its Result.
 
     ``overrides`` (``['hedge.ratio=0.5', ...]`` or a mapping of dotted paths) are applied before
     validation and recorded in ``meta['overrides']``. With ``progress`` a bar on stderr shows the
-    stages (data, targets, simulation, metrics).
+    stages (data, targets, simulation, metrics). ``lookahead_check=False`` skips the look-ahead
+    check (:mod:`perphedge.lookahead`); the run's notes say so.
     """
     from perphedge.engine.simulate import simulate
     from perphedge.metrics import compute_metrics
@@ -535,6 +541,7 @@ def run(
             )
         with stages.step("policy targets"):
             targets = targets_for(prepared)
+            cuts = lookahead_for(prepared, targets) if lookahead_check else None
             params = engine_params(prepared)
         with stages.step(f"simulating {prepared.market.n_bars:,} bars"):
             result = simulate(prepared.market, params, targets)
@@ -543,7 +550,39 @@ def run(
     finally:
         stages.close()
     result.meta = build_meta(prepared, result, overrides)
+    record_lookahead(result.meta, prepared, cuts)
     return result
+
+
+def lookahead_for(prepared: Prepared, targets: np.ndarray) -> list[int]:
+    """Refuse a policy whose past targets change with later data (raises LookaheadError);
+    returns the cuts (bars kept) that were checked."""
+    from perphedge.lookahead import check_no_lookahead
+    from perphedge.policy import load_policy
+
+    name = prepared.config.policy.name
+    fn = load_policy(name, prepared.strategies_dirs)
+    params = prepared.config.to_dict()["policy"]["params"]
+    return check_no_lookahead(fn, prepared.context, params, targets, policy=name)
+
+
+def record_lookahead(meta: dict[str, Any], prepared: Prepared, cuts: list[int] | None) -> None:
+    """Add ``meta['lookahead_check']`` (the data cuts checked, as bar close times) and, when the
+    check was skipped, a note saying so."""
+    if cuts is None:
+        meta["lookahead_check"] = {"checked": False, "cuts": []}
+        notes = list(meta.get("notes") or [])
+        notes.append(
+            "look-ahead check skipped (--no-lookahead-check): the policy's targets were not "
+            "re-computed on cut data"
+        )
+        meta["notes"] = notes
+        return
+    closes = prepared.context.close_times
+    meta["lookahead_check"] = {
+        "checked": True,
+        "cuts": [closes[n - 1].strftime("%Y-%m-%dT%H:%M:%SZ") for n in cuts],
+    }
 
 
 def build_meta(
@@ -585,6 +624,7 @@ def build_meta(
         },
         "legs": [leg_label(leg) for leg in cfg.hedge.legs],
         "sources": _plain(sources) if sources is not None else [],
+        "price_sources": price_sources_meta(info),
         "notes": notes,
         "warnings": _warnings(market, info, result.metrics),
         "counterfactual": counterfactual_sentence(cfg, prepared.capital),
@@ -598,6 +638,12 @@ def _policy_notes(prepared: Prepared) -> list[str]:
     from perphedge.policy import policy_notes
 
     return policy_notes(prepared.config.policy.name, prepared.strategies_dirs)
+
+
+def price_sources_meta(info: Any) -> list[dict[str, Any]]:
+    """Where each leg's trade price, mark and liquidation high come from, as plain rows
+    (``meta['price_sources']``; see docs/report.md)."""
+    return [_plain(p) for p in getattr(info, "price_sources", ()) or ()]
 
 
 def _plain(value: Any) -> Any:

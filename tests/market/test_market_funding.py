@@ -157,3 +157,37 @@ def test_missing_funding_event_refused_or_reported(tmp_path):
         "binance ETH/USD:ETH funding: 1 missing funding event(s) (2024-01-01 08:00 UTC .. "
         "2024-01-01 16:00 UTC (1 missing)) are counted as no payment"
     ) in m.notes
+
+
+def _two_missing(tmp_path) -> Store:
+    """8h funding with the 08:00 and 16:00 events of 2024-01-01 missing (2 in one gap)."""
+    times = ["2023-12-31T16:00", "2024-01-01T00:00", "2024-01-02T00:00"]
+    return make_store(
+        tmp_path,
+        "ETH/USD:ETH",
+        {"kind": "inverse", "contract_size": 10.0},
+        funding(times, [1e-4] * 3),
+    )
+
+
+def test_funding_gap_longer_than_max_fill_bars_is_refused_under_ffill(tmp_path):
+    s = _two_missing(tmp_path)
+    with pytest.raises(
+        DataValidationError,
+        match=r"^binance ETH/USD:ETH funding: 2 missing funding event\(s\) in the run window, "
+        r"the longest gap 2024-01-01 08:00 UTC \.\. 2024-01-02 00:00 UTC \(2 missing\) is more "
+        r"than data\.max_fill_bars = 1; refusing to count it as no payment",
+    ):
+        build(s, "ETH/USD:ETH", InstrumentKind.INVERSE, gap_policy="ffill", max_fill_bars=1)
+    m, _ = build(s, "ETH/USD:ETH", InstrumentKind.INVERSE, gap_policy="ffill", max_fill_bars=2)
+    assert m.funding_events[:, 0].tolist() == [1, 0, 0, 0, 0, 0]
+
+
+def test_funding_gaps_zero_counts_missing_events_as_no_payment_with_a_warning(tmp_path):
+    s = _two_missing(tmp_path)
+    m, info = build(s, "ETH/USD:ETH", InstrumentKind.INVERSE, funding_gaps="zero")
+    assert m.funding_rate[:, 0].tolist() == [1e-4, 0, 0, 0, 0, 0]
+    assert (
+        "binance ETH/USD:ETH funding: 2 missing funding event(s) (2024-01-01 08:00 UTC .. "
+        "2024-01-02 00:00 UTC (2 missing)) are counted as no payment"
+    ) in info.notes

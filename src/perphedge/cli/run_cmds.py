@@ -53,6 +53,13 @@ def _overrides(sets: tuple[str, ...], start: str | None, end: str | None) -> lis
     help="Print only one JSON object (metrics, warnings, file paths; NaN as null) and no "
     "progress bars: for scripts.",
 )
+@click.option(
+    "--no-lookahead-check",
+    "no_lookahead_check",
+    is_flag=True,
+    help="Skip re-computing the policy's targets on cut data (the check that refuses a policy "
+    "reading later bars); the run's notes say it was skipped.",
+)
 def run_cmd(
     config: Path,
     sets: tuple[str, ...],
@@ -61,6 +68,7 @@ def run_cmd(
     out: Path | None,
     quiet: bool,
     as_json: bool,
+    no_lookahead_check: bool,
 ) -> None:
     """Backtest CONFIG (a YAML file) and write its report folder.
 
@@ -72,7 +80,12 @@ def run_cmd(
     from perphedge.runner import run, write_run
 
     progress = not (quiet or as_json)  # --json is for scripts: nothing on stderr but errors
-    result = run(config, overrides=_overrides(sets, start, end) or None, progress=progress)
+    result = run(
+        config,
+        overrides=_overrides(sets, start, end) or None,
+        progress=progress,
+        lookahead_check=not no_lookahead_check,
+    )
     run_dir, paths = write_run(result, out, progress=progress)
     if as_json:
         payload = {
@@ -92,9 +105,13 @@ def run_cmd(
     report = paths.get("html", run_dir)
     if not quiet:
         from perphedge.report import summary_table
-        from perphedge.report.summary import group_warnings
+        from perphedge.report.summary import group_warnings, price_source_table
 
         click.echo(summary_table(result))
+        sources = price_source_table(result)
+        if sources:
+            click.echo("")
+            click.echo(sources)
         warnings = group_warnings(list(result.meta.get("warnings", []) or []))
         for warning in warnings[:MAX_WARNINGS_SHOWN]:
             click.echo(f"warning: {warning}")

@@ -395,7 +395,24 @@ def _bar_length(result: Result) -> pd.Timedelta | None:
         return None
 
 
+def _price_sources(page: HtmlPage, result: Result) -> None:
+    """The table of where each leg's trade price, mark and liquidation high come from."""
+    from perphedge.report.summary import PRICE_SOURCE_HEADER, price_source_rows
+
+    rows = price_source_rows(list(result.meta.get("price_sources") or []))
+    if not rows:
+        return
+    page.heading("Where each price comes from", 3)
+    page.paragraph(
+        "Per leg: the series the engine trades at, marks to and tests liquidation against. "
+        "A substitute from another venue, market type or a coarser timeframe is a warning; "
+        "basis is the median / largest gap between it and the leg's own stored prices."
+    )
+    page.table(list(PRICE_SOURCE_HEADER), rows, wrap=True)
+
+
 def _data_used(page: HtmlPage, result: Result) -> None:
+    _price_sources(page, result)
     sources = result.meta.get("sources") or []
     if sources:
         cols = ["path", "series", "first", "last", "rows", "source"]

@@ -105,3 +105,54 @@ def group_warnings(warnings: Sequence[str]) -> list[str]:
         exchange, series, tf, rest = item
         out.append(f"{exchange} {', '.join(groups[item])} {series}{tf}: {rest}")
     return out
+
+
+PRICE_SOURCE_HEADER = ("leg", "price", "venue", "market", "series", "timeframe", "origin", "basis")
+
+
+def _pct(value: object) -> str:
+    return f"{float(value):.3f}%" if isinstance(value, (int, float)) else DASH
+
+
+def price_source_rows(price_sources: Sequence[object]) -> list[list[str]]:
+    """Cells of the price-source table from ``meta['price_sources']``: one row per leg and
+    price (trade, mark, liquidation high). ``origin`` is own, resampled (from a finer
+    timeframe) or substitute (flagged ``WARNING`` when from another venue, market type or a
+    coarser timeframe); ``basis`` is the median / largest gap to the leg's own prices."""
+    rows = []
+    for item in price_sources:
+        if not isinstance(item, dict):
+            continue
+        origin = str(item.get("origin", ""))
+        if item.get("built_from"):
+            origin += f" from {item['built_from']}"
+        if item.get("warning"):
+            origin += " (WARNING)"
+        basis = DASH
+        if item.get("basis_points"):
+            basis = f"{_pct(item.get('basis_median_pct'))} / {_pct(item.get('basis_max_pct'))}"
+        rows.append(
+            [
+                str(item.get("leg", "")),
+                str(item.get("role", "")),
+                str(item.get("venue", "")),
+                str(item.get("market", "")),
+                f"{item.get('symbol', '')} {item.get('series', '')}",
+                str(item.get("timeframe", "")),
+                origin,
+                basis,
+            ]
+        )
+    return rows
+
+
+def price_source_table(result: Result) -> str:
+    """'Where each price comes from' as a plain table (empty string when not recorded)."""
+    rows = price_source_rows(list(result.meta.get("price_sources") or []))
+    if not rows:
+        return ""
+    return text_table(
+        list(PRICE_SOURCE_HEADER),
+        rows,
+        title="Price sources (basis = median / largest gap to the leg's own prices)",
+    )
