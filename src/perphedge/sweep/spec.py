@@ -16,8 +16,6 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from perphedge.domain import Timeframe
 from perphedge.errors import ConfigError
 from perphedge.metrics import METRIC_KEYS
@@ -219,14 +217,11 @@ class SweepSource:
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError("", f"config file not found: {path}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError("", f"{path}: not valid YAML ({exc.__class__.__name__})") from None
+    from perphedge.config import read_yaml_file
+
+    if not path.is_file():
+        raise ConfigError("", f"config file not found: {path}")
+    data = read_yaml_file(path)
     if not isinstance(data, dict):
         raise ConfigError("", f"{path}: expected a mapping at the top level")
     return data
