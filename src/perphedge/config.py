@@ -200,6 +200,7 @@ class OutputsConfig:
     dir: str = "reports"
     charts: bool = True
     html: bool = True
+    csv: bool = False  # also write timeseries.csv (for a spreadsheet)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -34,11 +34,13 @@ class _Group(click.Group):
         return super().parse_args(ctx, args)
 
     def invoke(self, ctx: click.Context):  # type: ignore[override]
-        debug = bool(ctx.obj and ctx.obj.get("debug"))
+        def debug() -> bool:  # set by the group's callback, inside super().invoke
+            return bool(ctx.obj and ctx.obj.get("debug"))
+
         try:
             return super().invoke(ctx)
         except PerphedgeError as exc:
-            if debug:
+            if debug():
                 raise
             _fail(ctx, str(exc), exc.exit_code)
         except click.ClickException as exc:
@@ -54,7 +56,7 @@ class _Group(click.Group):
             click.echo("interrupted", err=True)
             ctx.exit(130)
         except Exception as exc:  # noqa: BLE001 - the one place internal errors are reported
-            if debug:
+            if debug():
                 raise
             _fail(
                 ctx,

@@ -116,17 +116,35 @@ def report_cmd(run_dir: Path, quiet: bool) -> None:
     \b
         backtest report reports/eth_l1_basket/20240101T120000Z-1a2b3c4d
     """
-    from perphedge.report import load_run, summary_table, write_outputs
+    from perphedge.report import load_run, summary_table
 
-    result = load_run(run_dir)
-    try:
-        paths = write_outputs(result, run_dir, progress=not quiet)
-    except OSError as exc:  # e.g. an archived, read-only run folder
-        reason = exc.strerror or type(exc).__name__
-        raise ConfigError("RUN_DIR", f"cannot write into {run_dir}: {reason}") from None
+    result = load_run(run_dir)  # refuses an incomplete or damaged folder, naming it
+    paths = rerender(result, run_dir, progress=not quiet)
     if not quiet:
         click.echo(summary_table(result))
     click.echo(f"report: {paths['html']}")
+
+
+def rerender(result: Any, run_dir: Path, *, progress: bool) -> dict[str, Path]:
+    """Write ``result``'s files into a hidden folder beside ``run_dir``, then move them in one
+    ``os.replace`` each (marker last): a kill leaves every file whole, old or new."""
+    import shutil
+
+    from perphedge.report import write_outputs
+    from perphedge.report.rundir import partial_path, replace_files
+
+    outputs = (result.meta.get("resolved_config") or {}).get("outputs") or {}
+    staging = partial_path(run_dir)
+    try:
+        paths = write_outputs(
+            result, staging, csv=bool(outputs.get("csv", False)), progress=progress
+        )
+        replace_files(staging, run_dir)
+    except OSError as exc:  # e.g. an archived, read-only run folder
+        shutil.rmtree(staging, ignore_errors=True)
+        reason = exc.strerror or type(exc).__name__
+        raise ConfigError("RUN_DIR", f"cannot write into {run_dir}: {reason}") from None
+    return {k: run_dir / Path(p).relative_to(staging) for k, p in paths.items()}
 
 
 @click.group("baseline")
