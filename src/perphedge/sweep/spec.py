@@ -314,11 +314,22 @@ def _duration(value: Any, where: str) -> dt.timedelta:
         raise ConfigError(where, f"not a duration: {value!r} (use e.g. 365d, 26w, 90d)") from None
 
 
+MAX_ROLLING_WINDOWS = 10_000
+
+
 def rolling_periods(start: str, end: str, length: Any, step: Any) -> tuple[Period, ...]:
     """Windows of ``length`` starting at ``start`` and every ``step`` after, inside [start, end]."""
     span = _duration(length, "sweep.periods.rolling.length")
     stride = _duration(step, "sweep.periods.rolling.step")
     s, e = _to_datetime(start), _to_datetime(end)
+    if stride <= dt.timedelta(0) or span <= dt.timedelta(0):
+        raise ConfigError("sweep.periods.rolling", "length and step must be positive")
+    n_windows = (e - s - span) // stride + 1 if e - s >= span else 0
+    if n_windows > MAX_ROLLING_WINDOWS:
+        raise ConfigError(
+            "sweep.periods.rolling",
+            f"{n_windows:,} windows; at most {MAX_ROLLING_WINDOWS:,} (use a longer step)",
+        )
     out: list[Period] = []
     cur = s
     while cur + span <= e:
