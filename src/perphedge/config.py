@@ -734,6 +734,25 @@ def _check(cond: bool, path: str, message: str) -> None:
 
 
 MAX_NAME_LENGTH = 64
+DAY_NS = 86_400 * 10**9
+
+
+def _check_on_grid(c: Config) -> None:
+    """A start between two bars is refused, naming both (bars open on multiples of the
+    timeframe from the UTC epoch; weekly and longer bars follow the exchange's calendar)."""
+    step = c.timeframe.ns
+    if step > DAY_NS:
+        return
+    start = c.period.start
+    off = start.value % step
+    if off:
+        before = pd.Timestamp(start.value - off, tz="UTC")
+        after = before + pd.Timedelta(step, unit="ns")
+        raise ConfigError(
+            "period.start",
+            f"{_to_plain(start)} is not on the {c.timeframe} bar grid; the nearest bars open at "
+            f"{_to_plain(before)} and {_to_plain(after)}",
+        )
 
 
 def _validate_name(name: str) -> None:
@@ -791,6 +810,7 @@ def _validate(c: Config) -> None:  # noqa: C901 - a flat list of rules reads bes
         "period",
         f"start {_to_plain(c.period.start)} must be before end {_to_plain(c.period.end)}",
     )
+    _check_on_grid(c)
     span = c.period.end - c.period.start
     _check(
         span.value >= c.timeframe.ns,

@@ -597,11 +597,18 @@ def build_meta(
         "legs": [leg_label(leg) for leg in cfg.hedge.legs],
         "sources": _shown_sources(prepared, sources),
         "notes": notes,
-        "warnings": _warnings(market, info, result.metrics),
+        "warnings": _warnings(market, info, result.metrics) + _sizing_warnings(cfg, result),
         "counterfactual": counterfactual_sentence(cfg, prepared.capital),
         "resolved_config": cfg.to_dict(),
         "overrides": {k: _plain(v) for k, v in normalize_overrides(overrides).items()},
     }
+
+
+def _sizing_warnings(cfg: Config, result: Result) -> list[str]:
+    """Hedges that whole contracts could not size, or rounded far from target."""
+    from perphedge.sizing_check import sizing_warnings
+
+    return sizing_warnings(result.timeseries, [leg_label(leg) for leg in cfg.hedge.legs])
 
 
 def _shown_sources(prepared: Prepared, sources: Any) -> Any:
