@@ -650,7 +650,7 @@ def parse_date(value: Any, path: str) -> pd.Timestamp:
     if not EARLIEST_DATE <= ts <= LATEST_DATE:
         raise ConfigError(
             path,
-            f"{ts.strftime('%Y-%m-%d')} is outside {EARLIEST_DATE:%Y-%m-%d} to "
+            f"{ts.date().isoformat()} is outside {EARLIEST_DATE:%Y-%m-%d} to "
             f"{LATEST_DATE:%Y-%m-%d}",
         )
     return ts.as_unit("ns")
