@@ -27,7 +27,13 @@ from perphedge.report.charts import RUN_CHARTS
 from perphedge.report.html import render_html
 from perphedge.report.plain import to_plain
 from perphedge.report.plotting import to_utc_index, to_utc_times
-from perphedge.report.rundir import COMPLETE_FILE, FileHook, check_complete, write_marker
+from perphedge.report.rundir import (
+    COMPLETE_FILE,
+    PARTIAL_SUFFIX,
+    FileHook,
+    check_complete,
+    write_marker,
+)
 
 CONFIG_FILE = "config.resolved.yaml"
 METRICS_FILE = "metrics.json"
@@ -207,6 +213,10 @@ def load_run(run_dir: Path | str) -> Result:
     d = Path(run_dir)
     if not d.is_dir():
         raise MissingDataError(f"no run folder {d} (create one with `backtest run CONFIG`)")
+    if d.name.startswith(".") and d.name.endswith(PARTIAL_SUFFIX):
+        raise DataValidationError(
+            f"{d} is incomplete (no {COMPLETE_FILE}: an interrupted write left it); run it again"
+        )
     if not (d / METRICS_FILE).is_file():
         raise MissingDataError(
             f"{d / METRICS_FILE} not found: {d} is not a finished run folder"
