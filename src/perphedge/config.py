@@ -385,8 +385,8 @@ def parse_override_value(text: str) -> Any:
     try:
         return load_yaml_text(text, "--set value")
     except ConfigError as exc:
-        if "invalid YAML" in str(exc):
-            return text
+        if "invalid YAML" in str(exc) or "unreadable value" in str(exc):
+            return text  # taken as text; the key's parser says what it expects
         raise
 
 
@@ -734,6 +734,8 @@ def _check(cond: bool, path: str, message: str) -> None:
 
 
 MAX_NAME_LENGTH = 64
+MAX_TIMEFRAME = Timeframe.parse("7d")
+MAX_REBALANCE_EVERY = Timeframe.parse("3650d")
 DAY_NS = 86_400 * 10**9
 
 
@@ -796,6 +798,11 @@ def _validate_ranges(c: Config) -> None:
     """Refuse absurd numbers (docs/config.md, 'Ranges'), naming the YAML path."""
     for low, high, path, value in _range_rules(c):
         _check(low <= value <= high, path, f"{_show(value)} is outside [{low:g}, {high:g}]")
+    for path, span, limit in (
+        ("timeframe", c.timeframe, MAX_TIMEFRAME),
+        ("rebalance.every", c.rebalance.every, MAX_REBALANCE_EVERY),
+    ):
+        _check(span.ms <= limit.ms, path, f"{span} is longer than the largest allowed, {limit}")
 
 
 def _validate(c: Config) -> None:  # noqa: C901 - a flat list of rules reads best
