@@ -181,3 +181,19 @@ def test_rounding_far_from_target_is_warned_and_small_rounding_is_not() -> None:
     assert (
         sizing_warnings(_series([0, 0], [0.0, 0.0], [0.0, 0.0]), ["leg"]) == []
     )  # no hedge wanted
+
+
+def test_a_comparison_whose_write_fails_leaves_no_folder(
+    tmp_path: Path, csv_run: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import perphedge.report
+
+    def half_then_full_disk(results, out_dir):
+        (Path(out_dir) / "compare.csv").write_text("half")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(perphedge.report, "compare_runs", half_then_full_disk)
+    out = tmp_path / "cmp"
+    line = one_line(["compare", str(csv_run / "latest"), "--out", str(out)])
+    assert line == f"error: --out: cannot create {out}: No space left on device"
+    assert list(tmp_path.iterdir()) == []

@@ -275,7 +275,7 @@ def compare_cmd(
         backtest compare configs/eth_l1_basket.yaml configs/eth_l1_fixed_half.yaml
         backtest compare reports/eth_l1_basket/<run-id> configs/eth_l1_basket_only.yaml
     """
-    from perphedge.report import compare_runs, load_run
+    from perphedge.report import load_run
     from perphedge.runner import MarketCache, run
 
     if out is None:
@@ -301,15 +301,34 @@ def compare_cmd(
             n += 1
         labels.add(label)
         results.append((label, result))
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
-        raise ConfigError("--out", f"cannot create {out}: {reason}") from None
-    table, paths = compare_runs(results, out)
+    table, paths = _write_comparison(results, out)
     click.echo(table)
     for path in paths.values() if isinstance(paths, dict) else paths:
         click.echo(f"wrote {path}")
+
+
+def _write_comparison(results: list[tuple[str, Any]], out: Path) -> tuple[str, dict[str, Path]]:
+    """compare_runs into ``out``: a new folder is built hidden and renamed when complete (as a
+    run folder); into an existing folder the files are written in place."""
+    from perphedge.report import compare_runs
+    from perphedge.report.rundir import build_atomically
+
+    table: list[str] = []
+
+    def write(folder: Path) -> dict[str, Path]:
+        text, paths = compare_runs(results, folder)
+        table.append(text)
+        return dict(paths)
+
+    try:
+        if out.is_dir():
+            return compare_runs(results, out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        paths = build_atomically(out, write)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise ConfigError("--out", f"cannot create {out}: {reason}") from None
+    return table[0], paths
 
 
 COMMANDS: list[click.Command] = [run_cmd, report_cmd, baseline_group, compare_cmd]
