@@ -197,3 +197,14 @@ def test_a_comparison_whose_write_fails_leaves_no_folder(
     line = one_line(["compare", str(csv_run / "latest"), "--out", str(out)])
     assert line == f"error: --out: cannot create {out}: No space left on device"
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_capital_below_one_contract_runs_with_a_warning(tmp_path: Path) -> None:
+    args = ["run", BASKET, *SHORT, "--set", "capital=5", "--json", "--out", str(tmp_path)]
+    res = CliRunner().invoke(cli, args)
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    assert (
+        "binance ETH/USD:ETH: the hedge could not be sized (the capital is below one contract); "
+        "the run is unhedged"
+    ) in doc["warnings"]
