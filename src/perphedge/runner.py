@@ -694,7 +694,6 @@ def write_run(
         )
 
     try:
-        run_dir.parent.mkdir(parents=True, exist_ok=True)
         paths = build_atomically(run_dir, write)
     except OSError as exc:  # a read-only place, a file in the way, a full disk
         reason = exc.strerror or type(exc).__name__

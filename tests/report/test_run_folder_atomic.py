@@ -106,6 +106,18 @@ def test_a_failing_write_removes_its_partial_folder(tmp_path: Path) -> None:
     assert list(final.parent.iterdir()) == []
 
 
+def test_a_failing_write_removes_the_folders_it_made_and_only_those(tmp_path: Path) -> None:
+    (tmp_path / "keep").mkdir()
+
+    def write(folder: Path) -> dict[str, Path]:
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError, match="No space left"):
+        build_atomically(tmp_path / "keep" / "a" / "b" / "run1", write)
+    assert [p.name for p in tmp_path.iterdir()] == ["keep"]
+    assert list((tmp_path / "keep").iterdir()) == []
+
+
 def test_a_live_writers_partial_folder_is_kept(tmp_path: Path) -> None:
     live = partial_path(tmp_path / "run1")  # this process's pid: alive
     live.mkdir()

@@ -323,7 +323,6 @@ def _write_comparison(results: list[tuple[str, Any]], out: Path) -> tuple[str, d
     try:
         if out.is_dir():
             return compare_runs(results, out)
-        out.parent.mkdir(parents=True, exist_ok=True)
         paths = build_atomically(out, write)
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__

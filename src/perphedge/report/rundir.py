@@ -10,6 +10,7 @@ the marker, or whose files are missing or of another size than recorded, naming 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -145,15 +146,20 @@ def build_atomically(final: Path, write: Callable[[Path], Mapping[str, Path]]) -
 
     Returns write's {name: path} mapping with the paths moved under ``final``.
     """
-    clean_partials(final.parent)
+    created = [p for p in (final.parent, *final.parent.parents) if not p.exists()]
     partial = partial_path(final)
-    partial.mkdir(parents=True)
     try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        clean_partials(final.parent)
+        partial.mkdir()
         paths = dict(write(partial))
         write_marker(partial)
         publish(partial, final)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
+        for folder in created:  # innermost first: only the folders this call made, if empty
+            with contextlib.suppress(OSError):
+                folder.rmdir()
         raise
     return {k: final / Path(p).relative_to(partial) for k, p in paths.items()}
 

@@ -116,7 +116,6 @@ def write_sweep(
     final = sweep_dir(run, out)
     where = "--out" if out is not None else "outputs.dir"
     try:
-        final.parent.mkdir(parents=True, exist_ok=True)
         files = build_atomically(final, lambda tmp: _write_sweep_into(run, tmp, final, charts))
     except OSError as exc:  # read-only, a file in the way, a full disk: nothing is left
         reason = exc.strerror or type(exc).__name__
