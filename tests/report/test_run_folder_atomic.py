@@ -132,6 +132,19 @@ def test_latest_is_a_relative_link_replaced_by_the_newest(tmp_path: Path) -> Non
     assert os.readlink(tmp_path / "latest") == "b"
 
 
+def test_latest_falls_back_to_a_text_file_where_links_cannot_be_made(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_links(*_a: object, **_k: object) -> None:
+        raise OSError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "symlink", no_links)
+    (tmp_path / "a").mkdir()
+    assert update_latest(tmp_path / "a") == tmp_path / "LATEST"
+    assert (tmp_path / "LATEST").read_text() == "a\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["LATEST", "a"]
+
+
 @pytest.fixture
 def run_dir(tmp_path: Path) -> Path:
     d = tmp_path / "r"

@@ -63,8 +63,8 @@ def check_complete(folder: Path, required: tuple[str, ...] = ()) -> None:
     marker = folder / COMPLETE_FILE
     if not marker.is_file():
         raise DataValidationError(
-            f"{folder} is incomplete (no {COMPLETE_FILE}: its writer was interrupted or it was "
-            "not written by perphedge); run it again"
+            f"{folder} is incomplete (no {COMPLETE_FILE}: its write was interrupted, or an "
+            "older perphedge wrote it); run it again"
         )
     try:
         listed = json.loads(marker.read_text(encoding="utf-8"))["files"]
