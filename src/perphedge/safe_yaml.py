@@ -68,6 +68,30 @@ def _construct_mapping(loader: _Loader, node: MappingNode) -> dict[Any, Any]:
 _Loader.add_constructor("tag:yaml.org,2002:map", _construct_mapping)  # type: ignore[arg-type]
 
 
+def _guarded(tag: str, what: str) -> None:
+    """Wrap the safe constructor of ``tag`` so a value it cannot build (an integer past
+    Python's 4,300-digit limit, a 13th month) is a ConfigError naming its line."""
+    base = yaml.SafeLoader.yaml_constructors[tag]
+
+    def construct(loader: _Loader, node: Node) -> Any:
+        try:
+            return base(loader, node)
+        except (ValueError, OverflowError) as exc:
+            text = str(node.value)
+            shown = text if len(text) <= 24 else f"{text[:20]}... ({len(text):,} characters)"
+            reason = str(exc).splitlines()[0].split(":")[0][:80]
+            raise ConfigError(
+                "", f"line {node.start_mark.line + 1}: {shown} is not a valid {what} ({reason})"
+            ) from None
+
+    _Loader.add_constructor(tag, construct)
+
+
+_guarded("tag:yaml.org,2002:int", "number")
+_guarded("tag:yaml.org,2002:float", "number")
+_guarded("tag:yaml.org,2002:timestamp", "date")
+
+
 def _depth_ok(node: Node, limit: int) -> bool:
     """Iterative depth check of the composed node tree (no recursion to overflow)."""
     stack: list[tuple[Node, int]] = [(node, 1)]

@@ -72,7 +72,12 @@ CASES = [
         "duplicate key 'SOL' at lines 8 and 9",
     ),
     ("400-digit-capital", with_line("capital", "9" * 400), (), "capital: expected a finite number"),
-    ("5000-digit-capital", with_line("capital", "9" * 5000), (), "unreadable value"),
+    (
+        "5000-digit-capital",
+        with_line("capital", "9" * 5000),
+        (),
+        "line 12: 99999999999999999999... (5,000 characters) is not a valid number (Exceeds the limit (4300 digits) for integer string conversion)",
+    ),
     (
         "capital-1e308",
         with_line("capital", "1.0e+308"),
@@ -109,6 +114,12 @@ CASES = [
         GOOD.replace("2023-01-01", "2008-12-31"),
         (),
         "period.start: 2008-12-31 is outside",
+    ),
+    (
+        "month-13",
+        GOOD.replace("2023-01-01", "2023-13-01"),
+        (),
+        "c.yaml: line 3: 2023-13-01 is not a valid date (month must be in 1..12)",
     ),
     (
         "ambiguous-date",
