@@ -15,6 +15,7 @@ import math
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -135,13 +136,12 @@ def save(
         result = _run(config, ov)
     cfg = load_config(config, ov or None)
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
     metrics = headline_metrics(result)
     payload = {
         "version": BASELINE_VERSION,
         "name": cfg.name,
         "config": _relative_config_path(Path(config), directory),
-        "overrides": {k: v for k, v in ov.items()},
+        "overrides": {k: _json_value(v) for k, v in ov.items()},
         "config_hash": result.meta.get("config_hash"),
         "data_fingerprint": result.meta.get("data_fingerprint"),
         "metrics": metrics,
@@ -150,9 +150,30 @@ def save(
     }
     path = baseline_path(cfg.name, directory)
     tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(payload, indent=2, sort_keys=False, allow_nan=True) + "\n")
-    tmp.replace(path)
+    text = json.dumps(payload, indent=2, sort_keys=False, allow_nan=True) + "\n"
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+    except OSError as exc:  # a read-only folder, a full disk: the old baseline stays
+        if tmp.parent.is_dir():
+            tmp.unlink(missing_ok=True)
+        reason = exc.strerror or type(exc).__name__
+        raise ConfigError("--dir", f"cannot write {path}: {reason}") from None
     return path
+
+
+def _json_value(value: object) -> object:
+    """An override value as JSON: dates and times as ISO 8601 text (they load back the same)."""
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return {str(k): _json_value(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_value(v) for v in value]
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return str(value)
 
 
 def _relative_config_path(config: Path, directory: Path) -> str:
@@ -160,8 +181,8 @@ def _relative_config_path(config: Path, directory: Path) -> str:
     root = directory.resolve().parent
     try:
         return config.resolve().relative_to(root).as_posix()
-    except ValueError:
-        return config.resolve().as_posix()
+    except ValueError:  # outside the project: still relative, never a machine path
+        return Path(os.path.relpath(config.resolve(), root)).as_posix()
 
 
 def load_baseline(path: str | os.PathLike[str]) -> dict[str, Any]:

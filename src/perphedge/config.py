@@ -32,7 +32,6 @@ from pathlib import Path
 from typing import Any, Union
 
 import pandas as pd
-import yaml
 
 from perphedge.domain import Counterfactual, InstrumentKind, SizingRule, Timeframe
 from perphedge.errors import ConfigError
@@ -209,6 +208,7 @@ class OutputsConfig:
     dir: str = "reports"
     charts: bool = True
     html: bool = True
+    csv: bool = False  # also write timeseries.csv (for a spreadsheet)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -277,19 +277,7 @@ def load_raw(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise ConfigError("", f"{p} is a folder; give a YAML config file{_configs_in(p)}")
     if not p.is_file():
         raise ConfigError("", f"config file not found: {p}{_did_you_mean(p)}")
-    try:
-        text = p.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise ConfigError("", f"{p} is not a text file; a config is YAML text") from None
-    except OSError as exc:
-        raise ConfigError("", f"cannot read {p}: {exc.strerror or exc}") from None
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError("", f"{p}: invalid YAML{where}: {problem}") from None
+    raw = read_yaml_file(p)
     if raw is None:
         raise ConfigError(
             "",
@@ -301,6 +289,24 @@ def load_raw(path: str | os.PathLike[str]) -> dict[str, Any]:
             "", f"{p}: the top level must be a mapping of sections, got {_tname(raw)}"
         )
     return raw
+
+
+def read_yaml_file(p: Path) -> Any:
+    """A YAML file's content through the hardened loader (size, depth, aliases, duplicates)."""
+    from perphedge.safe_yaml import MAX_YAML_BYTES, load_yaml_text
+
+    try:
+        size = p.stat().st_size
+        if size > MAX_YAML_BYTES:
+            raise ConfigError(
+                "", f"{p} is {size:,} bytes; a config may be at most {MAX_YAML_BYTES:,}"
+            )
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError("", f"{p} is not a text file; a config is YAML text") from None
+    except OSError as exc:
+        raise ConfigError("", f"cannot read {p}: {exc.strerror or exc}") from None
+    return load_yaml_text(text, p.as_posix())
 
 
 def _base_path(source: object, base: str) -> str:
@@ -380,10 +386,14 @@ def _format_path(parts: list[str | int]) -> str:
 
 def parse_override_value(text: str) -> Any:
     """Parse the right side of ``key=value`` as a YAML value (``0.5``, ``true``, ``[1, 2]``)."""
+    from perphedge.safe_yaml import load_yaml_text
+
+    if not text.strip():
+        return ""
     try:
-        return yaml.safe_load(text) if text.strip() else ""
-    except yaml.YAMLError:
-        return text
+        return load_yaml_text(text, "--set value")
+    except ConfigError:
+        return text  # taken as text; the key's parser says what it expects
 
 
 def normalize_overrides(
@@ -465,7 +475,10 @@ def _tname(value: Any) -> str:
 
 
 def _show(value: Any) -> str:
-    text = repr(value)
+    try:
+        text = repr(value)
+    except ValueError:  # an integer past Python's digit limit
+        text = "<a very long number>"
     return text if len(text) <= 60 else text[:57] + "..."
 
 
@@ -574,9 +587,13 @@ def _convert(tp: Any, value: Any, path: str) -> Any:  # noqa: C901 - one branch 
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(path, f"expected a number, got {_tname(value)} {_show(value)}")
-        if not math.isfinite(float(value)):
-            raise ConfigError(path, f"expected a finite number, got {value}")
-        return float(value)
+        try:
+            number = float(value)
+        except OverflowError:
+            number = math.inf
+        if not math.isfinite(number):
+            raise ConfigError(path, f"expected a finite number, got {_show(value)}")
+        return number
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
             if isinstance(value, float) and value.is_integer():
@@ -603,19 +620,52 @@ def _convert(tp: Any, value: Any, path: str) -> Any:  # noqa: C901 - one branch 
     raise TypeError(f"unsupported config type {tp!r} at {path}")  # pragma: no cover - schema bug
 
 
-def _timestamp(value: Any, path: str) -> pd.Timestamp:
-    if isinstance(value, (datetime, date, str, pd.Timestamp)) and not isinstance(value, bool):
+ISO_DATE_RE = re.compile(
+    r"\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?)?(Z|[+-]\d{2}:?\d{2})?"
+)
+EARLIEST_DATE = pd.Timestamp("2009-01-03", tz="UTC")  # the Bitcoin genesis block
+LATEST_DATE = pd.Timestamp("2100-01-01", tz="UTC")
+
+
+def parse_date(value: Any, path: str) -> pd.Timestamp:
+    """An ISO 8601 date or time (UTC unless it says otherwise) within
+    [2009-01-03, 2100-01-01], as datetime64[ns, UTC]; anything else is a ConfigError.
+
+    Forms such as ``06/01/2023`` are refused: day-first and month-first readings differ.
+    """
+    ts = None
+    if isinstance(value, str):
+        text = value.strip()
+        if ISO_DATE_RE.fullmatch(text):
+            try:
+                ts = pd.Timestamp(text)
+            except (ValueError, TypeError, OverflowError):
+                ts = None
+    elif isinstance(value, (datetime, date, pd.Timestamp)):
         try:
             ts = pd.Timestamp(value)
-        except (ValueError, TypeError):
+        except (ValueError, TypeError, OverflowError):
             ts = None
-        if ts is not None and not pd.isna(ts):
-            ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
-            return ts.as_unit("ns")
-    raise ConfigError(
-        path,
-        f"expected a UTC date or time such as 2023-01-01 or 2023-01-01T08:00:00Z, got {_show(value)}",
-    )
+    if ts is None or pd.isna(ts):
+        raise ConfigError(
+            path,
+            f"expected an ISO 8601 date such as 2023-01-01 or 2023-01-01T08:00:00Z, got "
+            f"{_show(value)} (forms like 06/01/2023 are ambiguous and refused)",
+        )
+    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    if not EARLIEST_DATE <= ts <= LATEST_DATE:
+        raise ConfigError(
+            path,
+            f"{ts.date().isoformat()} is outside {EARLIEST_DATE:%Y-%m-%d} to "
+            f"{LATEST_DATE:%Y-%m-%d}",
+        )
+    return ts.as_unit("ns")
+
+
+def _timestamp(value: Any, path: str) -> pd.Timestamp:
+    if isinstance(value, bool):
+        return parse_date(None, path)
+    return parse_date(value, path)
 
 
 def _freeze(value: Any) -> Any:
@@ -689,7 +739,80 @@ def _check(cond: bool, path: str, message: str) -> None:
         raise ConfigError(path, message)
 
 
+MAX_NAME_LENGTH = 64
+MAX_TIMEFRAME = Timeframe.parse("7d")
+MAX_REBALANCE_EVERY = Timeframe.parse("3650d")
+DAY_NS = 86_400 * 10**9
+
+
+def _check_on_grid(c: Config) -> None:
+    """A start between two bars is refused, naming both (bars open on multiples of the
+    timeframe from the UTC epoch; weekly and longer bars follow the exchange's calendar)."""
+    step = c.timeframe.ns
+    if step > DAY_NS:
+        return
+    start = c.period.start
+    off = start.value % step
+    if off:
+        before = pd.Timestamp(start.value - off, tz="UTC")
+        after = before + pd.Timedelta(step, unit="ns")
+        raise ConfigError(
+            "period.start",
+            f"{_to_plain(start)} is not on the {c.timeframe} bar grid; the nearest bars open at "
+            f"{_to_plain(before)} and {_to_plain(after)}",
+        )
+
+
+def _validate_name(name: str) -> None:
+    """The name becomes a folder name: short, and letters, digits, '_', '-', '.' only."""
+    _check(
+        len(name) <= MAX_NAME_LENGTH,
+        "name",
+        f"is {len(name):,} characters long; at most {MAX_NAME_LENGTH} (it names the report folder)",
+    )
+
+
+# (low, high, path, getter): every number a config holds must lie in [low, high]
+def _range_rules(c: Config) -> list[tuple[float, float, str, Any]]:
+    rules: list[tuple[float, float, str, Any]] = []
+    if c.capital is not None:
+        rules.append((1.0, 1e12, "capital", c.capital))
+    for coin, w in (c.basket.coins or {}).items():
+        rules.append((0.0, 1.0, f"basket.coins.{coin}", w))
+    for coin, q in (c.basket.quantities or {}).items():
+        rules.append((0.0, 1e12, f"basket.quantities.{coin}", q))
+    rules.append((0.0, 3.0, "hedge.ratio", c.hedge.ratio))
+    for i, leg in enumerate(c.hedge.legs):
+        p = f"hedge.legs[{i}]"
+        rules.append((0.0, 1.0, f"{p}.weight", leg.weight))
+        if leg.contract_size is not None:
+            rules.append((0.0, 1e6, f"{p}.contract_size", leg.contract_size))
+        rules.append((0.0, 0.5, f"{p}.maintenance_margin", leg.maintenance_margin))
+    rules.append((0.0, 1e12, "rebalance.min_trade_usd", c.rebalance.min_trade_usd))
+    co = c.collateral
+    if co.initial_leverage is not None:
+        rules.append((0.0, 125.0, "collateral.initial_leverage", co.initial_leverage))
+    if co.usd is not None:
+        rules.append((0.0, 1e12, "collateral.usd", co.usd))
+    rules.append((0.0, 125.0, "collateral.leverage_band[1]", co.leverage_band[1]))
+    rules.append((0.0, 125.0, "collateral.target_leverage", co.target_leverage))
+    rules.append((0, 10_000, "data.max_fill_bars", c.data.max_fill_bars))
+    return rules
+
+
+def _validate_ranges(c: Config) -> None:
+    """Refuse absurd numbers (docs/config.md, 'Ranges'), naming the YAML path."""
+    for low, high, path, value in _range_rules(c):
+        _check(low <= value <= high, path, f"{_show(value)} is outside [{low:g}, {high:g}]")
+    for path, span, limit in (
+        ("timeframe", c.timeframe, MAX_TIMEFRAME),
+        ("rebalance.every", c.rebalance.every, MAX_REBALANCE_EVERY),
+    ):
+        _check(span.ms <= limit.ms, path, f"{span} is longer than the largest allowed, {limit}")
+
+
 def _validate(c: Config) -> None:  # noqa: C901 - a flat list of rules reads best
+    _validate_name(c.name)
     _check(
         re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", c.name) is not None,
         "name",
@@ -700,6 +823,7 @@ def _validate(c: Config) -> None:  # noqa: C901 - a flat list of rules reads bes
         "period",
         f"start {_to_plain(c.period.start)} must be before end {_to_plain(c.period.end)}",
     )
+    _check_on_grid(c)
     span = c.period.end - c.period.start
     _check(
         span.value >= c.timeframe.ns,
@@ -842,6 +966,7 @@ def _validate(c: Config) -> None:  # noqa: C901 - a flat list of rules reads bes
     _check(
         c.data.max_fill_bars >= 0, "data.max_fill_bars", f"must be >= 0, got {c.data.max_fill_bars}"
     )
+    _validate_ranges(c)
 
 
 def leg_label(leg: LegConfig) -> str:

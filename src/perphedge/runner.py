@@ -9,11 +9,12 @@ from a config to a :class:`~perphedge.engine.types.Result` with ``metrics`` and 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import sys
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -623,10 +624,10 @@ def build_meta(
             c: float(w) for c, w in zip(cfg.basket.coin_names, prepared.weights, strict=True)
         },
         "legs": [leg_label(leg) for leg in cfg.hedge.legs],
-        "sources": _plain(sources) if sources is not None else [],
+        "sources": _shown_sources(prepared, sources),
         "price_sources": price_sources_meta(info),
         "notes": notes,
-        "warnings": _warnings(market, info, result.metrics),
+        "warnings": _warnings(market, info, result.metrics) + _sizing_warnings(cfg, result),
         "counterfactual": counterfactual_sentence(cfg, prepared.capital),
         "resolved_config": cfg.to_dict(),
         "overrides": {k: _plain(v) for k, v in normalize_overrides(overrides).items()},
@@ -644,6 +645,22 @@ def price_sources_meta(info: Any) -> list[dict[str, Any]]:
     """Where each leg's trade price, mark and liquidation high come from, as plain rows
     (``meta['price_sources']``; see docs/report.md)."""
     return [_plain(p) for p in getattr(info, "price_sources", ()) or ()]
+
+
+def _sizing_warnings(cfg: Config, result: Result) -> list[str]:
+    """Hedges that whole contracts could not size, or rounded far from target."""
+    from perphedge.sizing_check import sizing_warnings
+
+    return sizing_warnings(result.timeseries, [leg_label(leg) for leg in cfg.hedge.legs])
+
+
+def _shown_sources(prepared: Prepared, sources: Any) -> Any:
+    """The run's data sources with paths relative to the data root (no machine paths)."""
+    from perphedge.report.relpaths import relative_sources
+
+    if sources is None:
+        return []
+    return relative_sources(_plain(sources), prepared.spec.root, prepared.config.data.root)
 
 
 def _plain(value: Any) -> Any:
@@ -689,24 +706,41 @@ def run_dir_for(result: Result, out: str | os.PathLike[str] | None = None) -> Pa
 
 
 def write_run(
-    result: Result, out: str | os.PathLike[str] | None = None, *, progress: bool = False
+    result: Result,
+    out: str | os.PathLike[str] | None = None,
+    *,
+    progress: bool = False,
+    on_file: Callable[[str, Path], None] | None = None,
 ) -> tuple[Path, dict[str, Path]]:
-    """Write a run's outputs into its run folder; returns (folder, {output name: path})."""
+    """Write a run's outputs into its run folder; returns (folder, {output name: path}).
+
+    The folder is built under a hidden partial name and renamed when complete, so a kill or a
+    full disk leaves no run folder; ``<name>/latest`` then points at it. ``on_file(name,
+    path)`` is called after each file (tests use it to interrupt the write).
+    """
     from perphedge.report import write_outputs
+    from perphedge.report.rundir import build_atomically, update_latest
 
     run_dir = run_dir_for(result, out)
+    where = "--out" if out is not None else "outputs.dir"
+    outputs = (result.meta.get("resolved_config") or {}).get("outputs", {})
+
+    def write(folder: Path) -> dict[str, Path]:
+        return write_outputs(
+            result,
+            folder,
+            charts=bool(outputs.get("charts", True)),
+            html=bool(outputs.get("html", True)),
+            csv=bool(outputs.get("csv", False)),
+            progress=progress,
+            on_file=on_file,
+        )
+
     try:
-        run_dir.mkdir(parents=True, exist_ok=False)
-    except OSError as exc:  # a read-only place, a file in the way: the user's to fix
-        where = "--out" if out is not None else "outputs.dir"
+        paths = build_atomically(run_dir, write)
+    except OSError as exc:  # a read-only place, a file in the way, a full disk
         reason = exc.strerror or type(exc).__name__
         raise ConfigError(where, f"cannot create the run folder {run_dir}: {reason}") from None
-    outputs = (result.meta.get("resolved_config") or {}).get("outputs", {})
-    paths = write_outputs(
-        result,
-        run_dir,
-        charts=bool(outputs.get("charts", True)),
-        html=bool(outputs.get("html", True)),
-        progress=progress,
-    )
+    with contextlib.suppress(OSError):  # the run is complete; a missing link cannot fail it
+        update_latest(run_dir)
     return run_dir, dict(paths)

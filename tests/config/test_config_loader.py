@@ -114,7 +114,7 @@ def test_config_is_frozen_and_picklable() -> None:
             "period",
             "start 2024-01-01T00:00:00Z must be before end 2023-03-01T00:00:00Z",
         ),
-        (["period.end=soon"], "period.end", "expected a UTC date or time such as 2023-01-01"),
+        (["period.end=soon"], "period.end", "expected an ISO 8601 date such as 2023-01-01"),
         (
             ["basket.coins.SOL=0.4"],
             "basket.coins",

@@ -17,6 +17,7 @@ from perphedge.engine.types import Result
 from perphedge.errors import DataValidationError, MissingDataError
 from perphedge.report import load_run, summary_table, write_outputs
 from perphedge.report.charts import equity_chart
+from perphedge.report.rundir import write_marker
 
 EXPECTED_FILES = {
     "config": "config.resolved.yaml",
@@ -150,6 +151,9 @@ def test_load_run_corrupt_metrics(tmp_path):
     r = make_result(n_bars=30)
     write_outputs(r, tmp_path, charts=False, html=False)
     (tmp_path / "metrics.json").write_text("{not json")
+    with pytest.raises(DataValidationError, match=r"is damaged: metrics\.json has 9 bytes"):
+        load_run(tmp_path)
+    write_marker(tmp_path)  # same damage, recorded as if written so: the JSON reader names it
     with pytest.raises(DataValidationError, match=r"metrics\.json is not valid JSON"):
         load_run(tmp_path)
 

@@ -43,7 +43,7 @@ def cli_run(tmp_path_factory):
     path = _write(tmp, GRID, top=3)
     result = _invoke("sweep", str(path), "--out", str(tmp / "out"), "--workers", "2")
     assert result.exit_code == 0, result.output
-    (folder,) = (tmp / "out" / "tiny").iterdir()
+    (folder,) = [p for p in (tmp / "out" / "tiny").iterdir() if p.name != "latest"]
     return path, folder, result
 
 
@@ -157,7 +157,7 @@ def test_rank_by_lower_is_better_metric(tmp_path):
     )
     assert result.exit_code == 0, result.output
     assert "(hedged_volatility, lowest first)" in result.stdout
-    (folder,) = (out / "tiny").iterdir()
+    (folder,) = [p for p in (out / "tiny").iterdir() if p.name != "latest"]
     table = pd.read_parquet(folder / "results.parquet")
     assert (
         table.loc[table["rank"] == 1, "hedged_volatility"].iloc[0]
@@ -187,7 +187,7 @@ def test_all_failed_still_writes_the_table_and_exits_1(tmp_path):
     out = tmp_path / "out"
     result = _invoke("sweep", str(path), "--out", str(out), "--serial", "--quiet")
     assert result.exit_code == 1
-    (folder,) = (out / "tiny").iterdir()
+    (folder,) = [p for p in (out / "tiny").iterdir() if p.name != "latest"]
     assert result.stderr == f"Error: all 2 combinations failed; see {folder / 'results.csv'}\n"
     table = pd.read_csv(folder / "results.csv")
     assert list(table["status"]) == ["error", "error"]

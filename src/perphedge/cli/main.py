@@ -7,6 +7,8 @@ shows tracebacks.
 
 from __future__ import annotations
 
+import json
+import os
 import sys
 
 import click
@@ -21,6 +23,9 @@ class _Group(click.Group):
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         """Accept ``--debug`` anywhere before ``--`` (``backtest run X --debug`` too): it is
         moved in front of the subcommand, where the group's option is parsed."""
+        if ctx.parent is None:
+            cut = args.index("--") if "--" in args else len(args)
+            ctx.meta["perphedge.json_errors"] = "--json" in args[:cut]
         if ctx.parent is None and "--debug" in args:
             cut = args.index("--") if "--" in args else len(args)
             head = [a for a in args[:cut] if a != "--debug"]
@@ -29,26 +34,61 @@ class _Group(click.Group):
         return super().parse_args(ctx, args)
 
     def invoke(self, ctx: click.Context):  # type: ignore[override]
+        def debug() -> bool:  # set by the group's callback, inside super().invoke
+            return bool(ctx.obj and ctx.obj.get("debug"))
+
         try:
             return super().invoke(ctx)
         except PerphedgeError as exc:
-            if ctx.obj and ctx.obj.get("debug"):
+            if debug():
                 raise
-            click.echo(f"error: {exc}", err=True)
-            ctx.exit(exc.exit_code)
-        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            _fail(ctx, str(exc), exc.exit_code)
+        except click.ClickException as exc:
+            if not ctx.meta.get("perphedge.json_errors"):
+                raise
+            _fail(ctx, exc.format_message(), exc.exit_code)
+        except (click.exceptions.Exit, click.Abort):
             raise
+        except BrokenPipeError:
+            _quiet_closed_pipe()
+            ctx.exit(0)
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             ctx.exit(130)
         except Exception as exc:  # noqa: BLE001 - the one place internal errors are reported
-            if ctx.obj and ctx.obj.get("debug"):
+            if debug():
                 raise
-            click.echo(
+            _fail(
+                ctx,
                 f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for a traceback)",
-                err=True,
+                1,
+                prefix="",
             )
-            ctx.exit(1)
+
+
+def _fail(ctx: click.Context, message: str, code: int, prefix: str = "error: ") -> None:
+    """Report a failure on one line (stderr) or, under ``--json``, as one JSON object on stdout
+    (``{"error": ..., "exit_code": N}``), then exit with ``code``."""
+    line = " ".join(str(message).split())  # one line, whatever the message held
+    if ctx.meta.get("perphedge.json_errors"):
+        try:
+            click.echo(json.dumps({"error": line, "exit_code": code}))
+        except BrokenPipeError:
+            _quiet_closed_pipe()
+    else:
+        click.echo(f"{prefix}{line}", err=True)
+    ctx.exit(code)
+
+
+def _quiet_closed_pipe() -> None:
+    """The reader of stdout went away (``backtest data list | head -1``): that is not an error.
+    Point stdout at devnull so the interpreter's final flush cannot raise again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})

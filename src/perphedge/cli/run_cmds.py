@@ -133,17 +133,35 @@ def report_cmd(run_dir: Path, quiet: bool) -> None:
     \b
         backtest report reports/eth_l1_basket/20240101T120000Z-1a2b3c4d
     """
-    from perphedge.report import load_run, summary_table, write_outputs
+    from perphedge.report import load_run, summary_table
 
-    result = load_run(run_dir)
-    try:
-        paths = write_outputs(result, run_dir, progress=not quiet)
-    except OSError as exc:  # e.g. an archived, read-only run folder
-        reason = exc.strerror or type(exc).__name__
-        raise ConfigError("RUN_DIR", f"cannot write into {run_dir}: {reason}") from None
+    result = load_run(run_dir)  # refuses an incomplete or damaged folder, naming it
+    paths = rerender(result, run_dir, progress=not quiet)
     if not quiet:
         click.echo(summary_table(result))
     click.echo(f"report: {paths['html']}")
+
+
+def rerender(result: Any, run_dir: Path, *, progress: bool) -> dict[str, Path]:
+    """Write ``result``'s files into a hidden folder beside ``run_dir``, then move them in one
+    ``os.replace`` each (marker last): a kill leaves every file whole, old or new."""
+    import shutil
+
+    from perphedge.report import write_outputs
+    from perphedge.report.rundir import partial_path, replace_files
+
+    outputs = (result.meta.get("resolved_config") or {}).get("outputs") or {}
+    staging = partial_path(run_dir)
+    try:
+        paths = write_outputs(
+            result, staging, csv=bool(outputs.get("csv", False)), progress=progress
+        )
+        replace_files(staging, run_dir)
+    except OSError as exc:  # e.g. an archived, read-only run folder
+        shutil.rmtree(staging, ignore_errors=True)
+        reason = exc.strerror or type(exc).__name__
+        raise ConfigError("RUN_DIR", f"cannot write into {run_dir}: {reason}") from None
+    return {k: run_dir / Path(p).relative_to(staging) for k, p in paths.items()}
 
 
 @click.group("baseline")
@@ -274,7 +292,7 @@ def compare_cmd(
         backtest compare configs/eth_l1_basket.yaml configs/eth_l1_fixed_half.yaml
         backtest compare reports/eth_l1_basket/<run-id> configs/eth_l1_basket_only.yaml
     """
-    from perphedge.report import compare_runs, load_run
+    from perphedge.report import load_run
     from perphedge.runner import MarketCache, run
 
     if out is None:
@@ -300,15 +318,33 @@ def compare_cmd(
             n += 1
         labels.add(label)
         results.append((label, result))
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
-        raise ConfigError("--out", f"cannot create {out}: {reason}") from None
-    table, paths = compare_runs(results, out)
+    table, paths = _write_comparison(results, out)
     click.echo(table)
     for path in paths.values() if isinstance(paths, dict) else paths:
         click.echo(f"wrote {path}")
+
+
+def _write_comparison(results: list[tuple[str, Any]], out: Path) -> tuple[str, dict[str, Path]]:
+    """compare_runs into ``out``: a new folder is built hidden and renamed when complete (as a
+    run folder); into an existing folder the files are written in place."""
+    from perphedge.report import compare_runs
+    from perphedge.report.rundir import build_atomically
+
+    table: list[str] = []
+
+    def write(folder: Path) -> dict[str, Path]:
+        text, paths = compare_runs(results, folder)
+        table.append(text)
+        return dict(paths)
+
+    try:
+        if out.is_dir():
+            return compare_runs(results, out)
+        paths = build_atomically(out, write)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise ConfigError("--out", f"cannot create {out}: {reason}") from None
+    return table[0], paths
 
 
 COMMANDS: list[click.Command] = [run_cmd, report_cmd, baseline_group, compare_cmd]

@@ -31,6 +31,14 @@ import click
 @click.option("--serial", is_flag=True, help="Run every combination in this process, in order.")
 @click.option("--rank-by", metavar="METRIC", help="Metric to rank by (default: sweep.rank_by).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no table; print the path.")
+@click.option(
+    "--max-combinations",
+    type=click.IntRange(min=1),
+    default=10_000,
+    show_default=True,
+    metavar="N",
+    help="Refuse a grid of more than N combinations (checked before anything is expanded).",
+)
 def sweep_cmd(
     config: Path,
     out: Path | None,
@@ -39,6 +47,7 @@ def sweep_cmd(
     serial: bool,
     rank_by: str | None,
     quiet: bool,
+    max_combinations: int,
 ) -> None:
     """Run every combination of the sweep in CONFIG and write its report folder.
 
@@ -59,6 +68,10 @@ def sweep_cmd(
         raise click.BadParameter(
             "expected an address like tcp://HOST:PORT", param_hint="--scheduler"
         )
+    if out is not None:
+        from perphedge.cli.run_cmds import _check_can_create
+
+        _check_can_create(out)  # before any run: a bad --out should not cost the sweep
     run = run_sweep(
         config,
         rank_by=rank_by,
@@ -67,6 +80,7 @@ def sweep_cmd(
         workers=workers,
         progress=not quiet,
         preload=("perphedge.report", "perphedge.sweep.charts"),
+        max_combinations=max_combinations,
     )
     folder = write_sweep(run, out)
     if not quiet:

@@ -27,6 +27,13 @@ from perphedge.report.charts import RUN_CHARTS
 from perphedge.report.html import render_html
 from perphedge.report.plain import to_plain
 from perphedge.report.plotting import to_utc_index, to_utc_times
+from perphedge.report.rundir import (
+    COMPLETE_FILE,
+    PARTIAL_SUFFIX,
+    FileHook,
+    check_complete,
+    write_marker,
+)
 
 CONFIG_FILE = "config.resolved.yaml"
 METRICS_FILE = "metrics.json"
@@ -34,6 +41,9 @@ TIMESERIES_FILE = "timeseries.parquet"
 TRADES_FILE = "trades.csv"
 EVENTS_FILE = "events.csv"
 HTML_FILE = "report.html"
+TIMESERIES_CSV_FILE = "timeseries.csv"
+# the files a run folder must hold for `report` and `compare` to use it
+REQUIRED_FILES = (CONFIG_FILE, METRICS_FILE, TIMESERIES_FILE, TRADES_FILE, EVENTS_FILE)
 METRICS_SCHEMA = 1
 # meta keys that differ between two runs of the same config and data; kept out of metrics.json
 VOLATILE_META_KEYS: frozenset[str] = frozenset(
@@ -109,11 +119,15 @@ def write_outputs(
     charts: bool = True,
     html: bool = True,
     progress: bool = False,
+    csv: bool = False,
+    on_file: FileHook | None = None,
 ) -> dict[str, Path]:
     """Write every file of a run into ``run_dir`` (created if needed); returns {name: path}.
 
     Names: config, metrics, timeseries, trades, events, one per chart (equity, hedge_ratio,
-    margin, costs, attribution) and html. ``progress`` shows a tqdm bar on stderr.
+    margin, costs, attribution) and html; with ``csv`` also timeseries_csv (timeseries.csv, for
+    a spreadsheet). ``progress`` shows a tqdm bar on stderr. ``on_file(name, path)`` is called
+    after each file. The completion marker (complete.json) is written last.
     """
     out = Path(run_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -138,6 +152,8 @@ def write_outputs(
         ("trades", lambda: write_csv(result.trades, out / TRADES_FILE, TRADE_COLUMNS)),
         ("events", lambda: write_csv(result.events, out / EVENTS_FILE, EVENT_COLUMNS)),
     ]
+    if csv:
+        tasks.append(("timeseries_csv", lambda: write_timeseries_csv(result.timeseries, out)))
     if charts:
         tasks += [(name, chart(name, fname, fn)) for name, fname, fn in RUN_CHARTS]
     if html:
@@ -154,7 +170,19 @@ def write_outputs(
         for name, task in bar:
             bar.set_postfix_str(name)
             paths[name] = task()
+            if on_file is not None:
+                on_file(name, paths[name])
+    write_marker(out)
     return paths
+
+
+def write_timeseries_csv(ts: pd.DataFrame, folder: Path) -> Path:
+    """timeseries.csv: the timeseries with a UTC ISO ``timestamp`` column, for a spreadsheet."""
+    frame = ts.set_axis(to_utc_index(ts.index).rename("timestamp"), axis=0)
+    frame.index = frame.index.strftime("%Y-%m-%dT%H:%M:%SZ")
+    path = folder / TIMESERIES_CSV_FILE
+    frame.to_csv(path, index=True, lineterminator="\n")
+    return path
 
 
 def _nan_for_null(d: Mapping[str, object]) -> dict[str, object]:
@@ -167,7 +195,8 @@ def _runs_below(folder: Path) -> str:
     runs = sorted(
         (
             m.parent
-            for m in [*folder.glob(f"*/{METRICS_FILE}"), *folder.glob(f"*/*/{METRICS_FILE}")]
+            for m in [*folder.glob(f"*/{COMPLETE_FILE}"), *folder.glob(f"*/*/{COMPLETE_FILE}")]
+            if not m.parent.is_symlink() and not m.parent.name.startswith(".")
         ),
         key=lambda r: (r.name, r.as_posix()),
     )
@@ -184,35 +213,20 @@ def load_run(run_dir: Path | str) -> Result:
     d = Path(run_dir)
     if not d.is_dir():
         raise MissingDataError(f"no run folder {d} (create one with `backtest run CONFIG`)")
-    for required in (METRICS_FILE, TIMESERIES_FILE):
-        if not (d / required).is_file():
-            raise MissingDataError(
-                f"{d / required} not found: {d} is not a finished run folder"
-                f"{_runs_below(d) or ' (create one with `backtest run CONFIG`)'}"
-            )
-    try:
-        doc = json.loads((d / METRICS_FILE).read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise DataValidationError(f"{d / METRICS_FILE} is not valid JSON: {exc}") from exc
-    if not isinstance(doc, dict) or "metrics" not in doc:
-        raise DataValidationError(f"{d / METRICS_FILE} has no 'metrics' section")
-    ts = pd.read_parquet(d / TIMESERIES_FILE)
-    ts = ts.set_axis(to_utc_index(ts.index).rename("timestamp"), axis=0)
-    trades = (
-        read_csv(d / TRADES_FILE)
-        if (d / TRADES_FILE).is_file()
-        else pd.DataFrame(columns=list(TRADE_COLUMNS))
-    )
-    events = (
-        read_csv(d / EVENTS_FILE)
-        if (d / EVENTS_FILE).is_file()
-        else pd.DataFrame(columns=list(EVENT_COLUMNS))
-    )
+    if d.name.startswith(".") and d.name.endswith(PARTIAL_SUFFIX):
+        raise DataValidationError(
+            f"{d} is incomplete (no {COMPLETE_FILE}: an interrupted write left it); run it again"
+        )
+    if not (d / METRICS_FILE).is_file():
+        raise MissingDataError(
+            f"{d / METRICS_FILE} not found: {d} is not a finished run folder"
+            f"{_runs_below(d) or ' (create one with `backtest run CONFIG`)'}"
+        )
+    check_complete(d, REQUIRED_FILES)
+    doc, ts, trades, events = _read_outputs(d)
     meta = dict(doc.get("meta") or {})
     meta.setdefault("run_id", d.name)
-    cfg_path = d / CONFIG_FILE
-    if cfg_path.is_file():
-        meta["resolved_config"] = yaml.safe_load(cfg_path.read_text(encoding="utf-8")) or {}
+    meta["resolved_config"] = _read_resolved_config(d / CONFIG_FILE)
     return Result(
         timeseries=ts,
         trades=trades,
@@ -225,3 +239,42 @@ def load_run(run_dir: Path | str) -> Result:
         notes=tuple(str(n) for n in (doc.get("notes") or [])),
         meta=meta,
     )
+
+
+def _read_outputs(d: Path) -> tuple[dict, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """metrics.json, timeseries.parquet, trades.csv and events.csv of a run folder; a file that
+    cannot be read is a DataValidationError naming it."""
+    try:
+        doc = json.loads((d / METRICS_FILE).read_text(encoding="utf-8"))
+    except (ValueError, OSError) as exc:
+        raise DataValidationError(f"{d / METRICS_FILE} is not valid JSON: {exc}") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("metrics"), dict):
+        raise DataValidationError(f"{d / METRICS_FILE} has no 'metrics' section")
+    try:
+        ts = pd.read_parquet(d / TIMESERIES_FILE)
+        ts = ts.set_axis(to_utc_index(ts.index).rename("timestamp"), axis=0)
+    except Exception as exc:  # noqa: BLE001 - pyarrow raises many types for a damaged file
+        reason = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+        raise DataValidationError(
+            f"{d / TIMESERIES_FILE} is not a readable Parquet file ({reason}); run it again"
+        ) from None
+    ledgers = []
+    for name in (TRADES_FILE, EVENTS_FILE):
+        try:
+            ledgers.append(read_csv(d / name))
+        except (ValueError, OSError, pd.errors.ParserError) as exc:
+            reason = str(exc).splitlines()[0][:120]
+            raise DataValidationError(
+                f"{d / name} cannot be read ({reason}); run it again"
+            ) from None
+    return doc, ts, ledgers[0], ledgers[1]
+
+
+def _read_resolved_config(path: Path) -> dict:
+    try:
+        cfg = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (yaml.YAMLError, OSError, ValueError):
+        raise DataValidationError(f"{path} is not readable YAML; run it again") from None
+    if not isinstance(cfg, dict):
+        raise DataValidationError(f"{path} does not hold a config mapping; run it again")
+    return cfg

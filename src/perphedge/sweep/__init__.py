@@ -27,6 +27,7 @@ from typing import Any
 import pandas as pd
 
 from perphedge.config import Config
+from perphedge.sweep.grid import DEFAULT_MAX_COMBINATIONS
 from perphedge.sweep.pipeline import SweepRun, load_sweep, run_sweep
 from perphedge.sweep.spec import SweepSpec
 
@@ -45,6 +46,7 @@ def sweep(
     workers: int | None = None,
     out: str | os.PathLike[str] | None = None,
     progress: bool = False,
+    max_combinations: int = DEFAULT_MAX_COMBINATIONS,
 ) -> pd.DataFrame:
     """Run a sweep and return its results table (one row per combination, sorted by id).
 
@@ -54,7 +56,8 @@ def sweep(
     ``[start, end]`` or ``{"rolling": {"length": "365d", "step": "90d"}}``. Runs on a local
     process pool unless ``serial`` or ``scheduler`` (a ``tcp://host:port`` address or a
     ``dask.distributed.Client``). With ``out`` the full report is written under
-    ``out/<name>/<run-id>/`` and its path is in ``table.attrs["run_dir"]``.
+    ``out/<name>/<run-id>/`` and its path is in ``table.attrs["run_dir"]``. A grid of more
+    than ``max_combinations`` (10,000) combinations is refused before it is expanded.
     """
     run = run_sweep(
         config if not isinstance(config, os.PathLike) else Path(config),
@@ -66,6 +69,7 @@ def sweep(
         scheduler=scheduler,
         workers=workers,
         progress=progress,
+        max_combinations=max_combinations,
     )
     table = run.results
     if out is not None:

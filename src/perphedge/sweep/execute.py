@@ -20,6 +20,7 @@ import os
 import socket
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -160,8 +161,40 @@ class _WorkerState:
             return cls.runtime
 
 
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+PARENT_POLL_S = 1.0
+
+
+def die_with_parent(poll_s: float = PARENT_POLL_S) -> None:
+    """Make this process end when the one that started it dies (a killed ``backtest sweep``
+    must not leave workers running): the kernel's parent-death signal on Linux, and everywhere
+    a daemon thread that polls the parent's pid. (Under forkserver the parent is the fork
+    server, which itself ends with the sweep.)"""
+    parent = os.getppid()
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+            import signal
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+        except (OSError, AttributeError):
+            pass  # the watchdog below still ends the worker
+    if parent == 1 or os.getppid() != parent:  # the parent died before the signal was armed
+        os._exit(1)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(poll_s)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watchdog", daemon=True).start()
+
+
 def _init_worker() -> None:
-    """Process-pool initializer: quiet warnings, a headless matplotlib, build the cache."""
+    """Process-pool initializer: end with the parent, quiet warnings, a headless matplotlib,
+    build the cache."""
+    die_with_parent()
     os.environ.setdefault("MPLBACKEND", "Agg")
     _WorkerState.get()
 

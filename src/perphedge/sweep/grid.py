@@ -71,6 +71,24 @@ def _digest(params: Sequence[tuple[str, Any]], period: Period | None) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:10]
 
 
+DEFAULT_MAX_COMBINATIONS = 10_000  # `backtest sweep --max-combinations N` raises it
+
+
+def check_grid_size(spec: SweepSpec, limit: int = DEFAULT_MAX_COMBINATIONS) -> None:
+    """Refuse a grid of more than ``limit`` combinations, from the axis sizes alone (nothing
+    is expanded): a few lines of YAML can otherwise ask for millions of runs."""
+    n = spec.n_combinations
+    if n > limit:
+        sizes = " x ".join(str(len(d)) for d in spec.grid) or "1"
+        if spec.periods:
+            sizes += f" x {len(spec.periods)} periods"
+        raise ConfigError(
+            "sweep.grid",
+            f"{n:,} combinations ({sizes}) exceed the limit of {limit:,}; narrow the grid or "
+            "raise the limit with --max-combinations",
+        )
+
+
 def expand(spec: SweepSpec) -> list[Combination]:
     """All combinations in their fixed order, with ids ``c0000``, ``c0001``, ..."""
     width = max(4, len(str(spec.n_combinations - 1)))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import json
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -22,6 +23,7 @@ from typing import Any
 import pandas as pd
 
 from perphedge.config import Config, apply_overrides, config_hash, normalize_overrides, parse_config
+from perphedge.errors import ConfigError
 from perphedge.sweep.execute import (
     DaskExecutor,
     Outcome,
@@ -31,7 +33,13 @@ from perphedge.sweep.execute import (
     chunked,
     make_executor,
 )
-from perphedge.sweep.grid import Planned, base_period, plan
+from perphedge.sweep.grid import (
+    DEFAULT_MAX_COMBINATIONS,
+    Planned,
+    base_period,
+    check_grid_size,
+    plan,
+)
 from perphedge.sweep.results import build_results
 from perphedge.sweep.spec import SweepSource, SweepSpec, parse_sweep_section, read_sweep_source
 
@@ -90,6 +98,7 @@ def load_sweep(
     periods: Any = None,
     rank_by: str | None = None,
     overrides: Mapping[str, object] | list[str] | None = None,
+    max_combinations: int = DEFAULT_MAX_COMBINATIONS,
 ) -> Loaded:
     """Read a sweep (file, mapping or a plain Config plus ``grid``) and validate all of it.
 
@@ -110,8 +119,24 @@ def load_sweep(
         periods=periods,
         rank_by=rank_by,
     )
+    check_sweep_name(spec.name)
+    check_grid_size(spec, max_combinations)  # before anything is expanded
     planned = plan(spec, base_raw, config_path=src.base_path or src.path)
     return Loaded(src, spec, base_raw, base, planned)
+
+
+def check_sweep_name(name: str) -> None:
+    """The sweep's name becomes a folder name: the rules of a run config's ``name``."""
+    from perphedge.config import MAX_NAME_LENGTH
+
+    if len(name) > MAX_NAME_LENGTH:
+        raise ConfigError(
+            "name", f"is {len(name):,} characters long; at most {MAX_NAME_LENGTH} (a folder name)"
+        )
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
+        raise ConfigError(
+            "name", f"invalid name {name!r}; use letters, digits, '_', '-' or '.' (a folder name)"
+        )
 
 
 def make_run_id(spec: SweepSpec, base: Config, when: datetime | None = None) -> str:
@@ -171,6 +196,7 @@ def run_sweep(
     workers: int | None = None,
     progress: bool = False,
     preload: tuple[str, ...] = (),
+    max_combinations: int = DEFAULT_MAX_COMBINATIONS,
 ) -> SweepRun:
     """Validate, expand and execute a sweep; writes nothing (see :func:`write_sweep`).
 
@@ -178,7 +204,14 @@ def run_sweep(
     passes the report modules: matplotlib then costs nothing after the last run). The thread
     starts only after the workers exist, so no fork happens during an import.
     """
-    loaded = load_sweep(source, grid=grid, periods=periods, rank_by=rank_by, overrides=overrides)
+    loaded = load_sweep(
+        source,
+        grid=grid,
+        periods=periods,
+        rank_by=rank_by,
+        overrides=overrides,
+        max_combinations=max_combinations,
+    )
     chosen = executor or make_executor(serial=serial, scheduler=scheduler, workers=workers)
     run_id = make_run_id(loaded.spec, loaded.base)
     n_run = sum(p.config is not None for p in loaded.planned)

@@ -12,6 +12,7 @@ Layout of ``<out or outputs.dir>/<sweep name>/<run-id>/``::
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -20,6 +21,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from perphedge.errors import ConfigError
 from perphedge.sweep.pipeline import SweepRun
 from perphedge.sweep.results import STATUS_OK, metric_columns, ranked, ranked_table
 from perphedge.sweep.spec import Status
@@ -50,9 +52,11 @@ def _labels(frame: pd.DataFrame, run: SweepRun) -> dict[str, str]:
     return out
 
 
-def write_configs(run: SweepRun, folder: Path) -> int:
-    """``configs/<combo_id>.yaml`` for every loadable combination; returns how many."""
+def write_configs(run: SweepRun, folder: Path, shown: Path | None = None) -> int:
+    """``configs/<combo_id>.yaml`` for every loadable combination; returns how many.
+    ``shown`` is the folder named in each file's re-run comment (default ``folder``)."""
     folder.mkdir(parents=True, exist_ok=True)
+    shown = shown or folder
     n = 0
     for p in run.planned:
         if p.config is None:
@@ -63,7 +67,7 @@ def write_configs(run: SweepRun, folder: Path) -> int:
             f"# sweep {run.spec.name} ({run.run_id}), combination {p.combination.combo_id}\n"
             f"# {p.combination.label}\n"
             f"# re-run in full, from the project folder: backtest run "
-            f"{folder / (p.combination.combo_id + '.yaml')}\n"
+            f"{shown / (p.combination.combo_id + '.yaml')}\n"
         )
         text = yaml.dump(plain, Dumper=_Dumper, sort_keys=False, allow_unicode=True)
         (folder / f"{p.combination.combo_id}.yaml").write_text(head + text, encoding="utf-8")
@@ -102,11 +106,31 @@ def _json_default(value: Any) -> Any:
 def write_sweep(
     run: SweepRun, out: str | os.PathLike[str] | None = None, *, charts: bool = True
 ) -> Path:
-    """Write every output of ``run``; returns the folder and records the paths in ``run.files``."""
+    """Write every output of ``run``; returns the folder and records the paths in ``run.files``.
+
+    The folder is built under a hidden partial name and renamed when complete (complete.json
+    marks it), so a kill or a full disk leaves no sweep folder; ``<name>/latest`` points at it.
+    """
+    from perphedge.report.rundir import build_atomically, update_latest
+
+    final = sweep_dir(run, out)
+    where = "--out" if out is not None else "outputs.dir"
+    try:
+        files = build_atomically(final, lambda tmp: _write_sweep_into(run, tmp, final, charts))
+    except OSError as exc:  # read-only, a file in the way, a full disk: nothing is left
+        reason = exc.strerror or type(exc).__name__
+        raise ConfigError(where, f"cannot create the sweep folder {final}: {reason}") from None
+    with contextlib.suppress(OSError):
+        update_latest(final)
+    run.out_dir = final
+    run.files = files
+    return final
+
+
+def _write_sweep_into(run: SweepRun, folder: Path, final: Path, charts: bool) -> dict[str, Path]:
+    """Every output of ``run`` into ``folder`` (the partial folder of ``final``)."""
     from perphedge.sweep.charts import heatmap_chart, overlay_chart, risk_return_chart
 
-    folder = sweep_dir(run, out)
-    folder.mkdir(parents=True, exist_ok=False)
     files: dict[str, Path] = {}
     table = run.results
     table.to_parquet(folder / "results.parquet", index=False)
@@ -118,7 +142,7 @@ def write_sweep(
     files["ranked.txt"] = folder / "ranked.txt"
     equity_frame(run).to_parquet(folder / "equity_daily.parquet", index=False)
     files["equity_daily.parquet"] = folder / "equity_daily.parquet"
-    write_configs(run, folder / "configs")
+    write_configs(run, folder / "configs", final / "configs")
     files["configs"] = folder / "configs"
     resolved = {"sweep": run.spec.to_dict(), "base": run.base.to_dict()}
     (folder / "sweep.resolved.yaml").write_text(
@@ -145,13 +169,13 @@ def write_sweep(
             ),
         }
         files.update({k: v for k, v in made.items() if v is not None})
-        files["report.html"] = write_html(run, folder, files, text)
+        files["report.html"] = write_html(run, folder, files, text, final.name)
 
     counts = table["status"].value_counts()
     meta = {
         "name": run.spec.name,
-        "run_id": folder.name,
-        "source": str(run.source_path) if run.source_path else None,
+        "run_id": final.name,
+        "source": _shown(run.source_path) if run.source_path else None,
         "executor": run.executor,
         "workers": run.workers,
         "elapsed_s": round(run.elapsed_s, 3),
@@ -165,9 +189,15 @@ def write_sweep(
         json.dumps(meta, indent=2, default=_json_default) + "\n", encoding="utf-8"
     )
     files["meta.json"] = folder / "meta.json"
-    run.out_dir = folder
-    run.files = files
-    return folder
+    return files
+
+
+def _shown(path: Path) -> str:
+    """A path relative to the working directory when inside it, else its file name."""
+    try:
+        return Path(path).resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return Path(path).as_posix() if not Path(path).is_absolute() else Path(path).name
 
 
 _CAPTIONS = {
@@ -179,7 +209,9 @@ _CAPTIONS = {
 }
 
 
-def write_html(run: SweepRun, folder: Path, files: dict[str, Path], table_text: str) -> Path:
+def write_html(
+    run: SweepRun, folder: Path, files: dict[str, Path], table_text: str, run_id: str = ""
+) -> Path:
     """One self-contained page: what was swept, the ranking, the charts, failures, the table."""
     from perphedge.report.fmt import fmt_metric, fmt_value
     from perphedge.report.html import HtmlPage
@@ -188,7 +220,7 @@ def write_html(run: SweepRun, folder: Path, files: dict[str, Path], table_text: 
     ok = int(frame["status"].eq(STATUS_OK).sum())
     page = HtmlPage(
         f"Sweep {spec.name}",
-        f"run {folder.name}: {len(frame)} combinations, {ok} ran, "
+        f"run {run_id or folder.name}: {len(frame)} combinations, {ok} ran, "
         f"{len(frame) - ok} failed or invalid; {run.executor} executor, {run.workers} worker(s), "
         f"{run.elapsed_s:.1f} s",
     )

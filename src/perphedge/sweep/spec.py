@@ -16,8 +16,6 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from perphedge.domain import Timeframe
 from perphedge.errors import ConfigError
 from perphedge.metrics import METRIC_KEYS
@@ -219,14 +217,11 @@ class SweepSource:
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError("", f"config file not found: {path}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError("", f"{path}: not valid YAML ({exc.__class__.__name__})") from None
+    from perphedge.config import read_yaml_file
+
+    if not path.is_file():
+        raise ConfigError("", f"config file not found: {path}")
+    data = read_yaml_file(path)
     if not isinstance(data, dict):
         raise ConfigError("", f"{path}: expected a mapping at the top level")
     return data
@@ -319,11 +314,22 @@ def _duration(value: Any, where: str) -> dt.timedelta:
         raise ConfigError(where, f"not a duration: {value!r} (use e.g. 365d, 26w, 90d)") from None
 
 
+MAX_ROLLING_WINDOWS = 10_000
+
+
 def rolling_periods(start: str, end: str, length: Any, step: Any) -> tuple[Period, ...]:
     """Windows of ``length`` starting at ``start`` and every ``step`` after, inside [start, end]."""
     span = _duration(length, "sweep.periods.rolling.length")
     stride = _duration(step, "sweep.periods.rolling.step")
     s, e = _to_datetime(start), _to_datetime(end)
+    if stride <= dt.timedelta(0) or span <= dt.timedelta(0):
+        raise ConfigError("sweep.periods.rolling", "length and step must be positive")
+    n_windows = (e - s - span) // stride + 1 if e - s >= span else 0
+    if n_windows > MAX_ROLLING_WINDOWS:
+        raise ConfigError(
+            "sweep.periods.rolling",
+            f"{n_windows:,} windows; at most {MAX_ROLLING_WINDOWS:,} (use a longer step)",
+        )
     out: list[Period] = []
     cur = s
     while cur + span <= e:
