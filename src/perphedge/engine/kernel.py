@@ -183,6 +183,17 @@ def basket_value(a, spot, t):
 
 
 @register_jitable
+def covered_value(a, spot, t, cover, j):
+    """USD value of the basket coins leg ``j`` covers, coin 0 first (equal to
+    :func:`basket_value`, bit for bit, when the leg covers every coin)."""
+    v = 0.0
+    for k in range(a.shape[0]):
+        if cover[j, k]:
+            v += a[k] * spot[t, k]
+    return v
+
+
+@register_jitable
 def _upnl(inv, q, S, E, P):
     if inv:
         return inverse_upnl(q, S, E, P)
@@ -387,6 +398,7 @@ def run_kernel(
     slip,  # (J,) perp slippage
     leg_coin,  # (J,) int64 basket index of the margin coin, -1 if none
     weights,  # (K,)
+    cover,  # (J, K) bool: leg j sizes against coin k's value
     spot_fee,
     spot_slip,
     delta_neutral,  # bool
@@ -512,8 +524,8 @@ def run_kernel(
 
         # (4) Hedge policy decision and trades at the close.
         scheduled = t == 0 or (times[t] + bar_ns - phase) % every_ns == 0
-        B = basket_value(a, spot, t)
         for j in range(J):
+            B = covered_value(a, spot, t, cover, j)  # the value this leg hedges
             h = targets[t, j]
             if not math.isnan(h):
                 cur_tgt[j] = h
@@ -646,8 +658,9 @@ def run_kernel(
             out[r + F_UPNL, t] = u
             out[r + F_TARGET, t] = cur_tgt[j]
             out[r + F_ACTUAL, t] = _actual_ratio(
-                inv, delta_neutral, q[j], S[j], E[j], C[j], trade_c[t, j], B
-            )
+                inv, delta_neutral, q[j], S[j], E[j], C[j], trade_c[t, j],
+                covered_value(a, spot, t, cover, j),
+            )  # fmt: skip
             if q[j] == 0.0:
                 out[r + F_LEVERAGE, t] = 0.0
                 out[r + F_MARGIN_RATIO, t] = 0.0

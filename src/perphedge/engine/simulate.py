@@ -201,6 +201,60 @@ def _validate_targets(market: MarketArrays, targets: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(h)
 
 
+def _validate_covers(market: MarketArrays, params: EngineParams) -> np.ndarray:
+    """The (J, K) covers mask (all True when unset); every leg must cover some coin."""
+    J, K = len(market.legs), len(market.coins)
+    if params.covers is None:
+        return np.ones((J, K), dtype=np.bool_)
+    cover = np.ascontiguousarray(np.asarray(params.covers, dtype=np.bool_))
+    if cover.shape != (J, K):
+        raise ConfigError("hedge.legs.covers", f"shape {cover.shape}, expected {(J, K)}")
+    for j in range(J):
+        if not cover[j].any():
+            raise ConfigError(f"hedge.legs[{j}].covers", "covers no basket coin")
+    return cover
+
+
+def covered_collateral_usd(
+    capital: float,
+    h0: np.ndarray,
+    weights: np.ndarray,
+    cover: np.ndarray,
+    dn_inverse: np.ndarray,
+    leverage: float,
+    leg_coin: np.ndarray,
+    from_basket: bool,
+) -> np.ndarray:
+    """USD of collateral per leg at entry when legs cover parts of the basket.
+
+    Leg ``j`` hedges ``B_j``, the covered coins' value, with notional ``N_j = L * C_j``; under
+    delta-neutral sizing an inverse leg also shorts its own collateral, ``N_j = h_j B_j + C_j``,
+    otherwise ``N_j = h_j B_j``. Write ``d_j = L - 1`` or ``L`` respectively. Collateral bought
+    with capital shrinks every coin alike, ``B_j = c_j (K - sum C)`` with ``c_j`` the covered
+    weight, so ``C_j = g_j K / (1 + sum g)``, ``g_j = h_j c_j / d_j``. Collateral taken out of
+    the basket comes out of the leg's own coin: ``B_j = c_j K - C_j`` when that coin is
+    covered (``C_j = h_j c_j K / (d_j + h_j)``), else ``B_j = c_j K``.
+    """
+    J = h0.shape[0]
+    c = np.array([float(weights[cover[j]].sum()) for j in range(J)])
+    d = np.where(dn_inverse, leverage - 1.0, leverage)
+    active = h0 > 0.0
+    if (active & ~(d > 0.0)).any():
+        raise ConfigError(
+            "initial_leverage", f"{leverage} is too low: delta-neutral inverse legs need > 1"
+        )
+    out = np.zeros(J)
+    if not from_basket:
+        g = np.where(active, h0 * c / np.where(active, d, 1.0), 0.0)
+        return g * capital / (1.0 + g.sum())
+    for j in range(J):
+        if not active[j]:
+            continue
+        own = leg_coin[j] >= 0 and bool(cover[j, leg_coin[j]])
+        out[j] = h0[j] * c[j] * capital / (d[j] + h0[j] if own else d[j])
+    return out
+
+
 def _margin_coin(label: str, kind: InstrumentKind) -> str | None:
     """Margin coin from a ccxt-style label: ``"binance ETH/USD:ETH"`` -> ``"ETH"``."""
     if kind is InstrumentKind.LINEAR:
@@ -285,10 +339,17 @@ def simulate(market: MarketArrays, params: EngineParams, targets: np.ndarray) ->
     H = float(h0.sum())
     L = float(params.initial_leverage)
     dn = SizingRule(params.sizing) is SizingRule.DELTA_NEUTRAL
+    cover = _validate_covers(market, params)
     coll_usd = np.zeros(J)
+    if params.collateral_usd is None and not cover.all():
+        coll_usd = covered_collateral_usd(
+            K_cap, h0, weights, cover, inverse & dn, L, leg_coin, params.collateral_from_basket
+        )
     for j in range(J):
         if params.collateral_usd is not None:
             coll_usd[j] = float(params.collateral_usd)
+        elif not cover.all():
+            continue
         elif h0[j] > 0.0:
             denom = (L - 1.0 + H) if (inverse[j] and dn) else (L + H)
             if not denom > 0.0:
@@ -396,6 +457,7 @@ def simulate(market: MarketArrays, params: EngineParams, targets: np.ndarray) ->
             slip,
             leg_coin,
             weights,
+            cover,
             sf,
             ss,
             dn,
