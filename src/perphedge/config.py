@@ -97,6 +97,14 @@ class PeriodConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class BasketRebalanceConfig:
+    """Bring the basket back to its weights at calendar points, when a weight has drifted."""
+
+    every: Timeframe
+    band: float = 0.0  # absolute weight difference (0.05 = five percentage points)
+
+
+@dataclass(frozen=True, kw_only=True)
 class BasketConfig:
     """The spot basket: coins with weights (of the capital) or fixed quantities."""
 
@@ -104,6 +112,8 @@ class BasketConfig:
     quote: str = "USDT"
     coins: Mapping[str, float] | None = None
     quantities: Mapping[str, float] | None = None
+    rebalance: BasketRebalanceConfig | None = field(default=None, metadata={"omit_if_none": True})
+    #   None: buy and hold (then left out of the canonical form: hashes unchanged)
 
     @property
     def coin_names(self) -> tuple[str, ...]:
@@ -739,6 +749,18 @@ def _validate(c: Config) -> None:  # noqa: C901 - a flat list of rules reads bes
             re.fullmatch(r"[A-Z0-9]+", coin) is not None,
             "basket",
             f"invalid coin {coin!r}; coins are upper-case tickers such as SOL",
+        )
+
+    if b.rebalance is not None:
+        _check(
+            b.rebalance.every.ms % c.timeframe.ms == 0,
+            "basket.rebalance.every",
+            f"{b.rebalance.every} is not a whole number of {c.timeframe} bars; use e.g. 1d, 7d",
+        )
+        _check(
+            0 <= b.rebalance.band < 1,
+            "basket.rebalance.band",
+            f"must be a weight difference in [0, 1), got {b.rebalance.band}",
         )
 
     h = c.hedge

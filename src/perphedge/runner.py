@@ -398,6 +398,8 @@ def engine_params(prepared: Prepared) -> EngineParams:
         counterfactual=c.counterfactual,
         basket_held=c.basket.quantities is not None,
         covers=_covers(c),
+        basket_rebalance_every_ns=c.basket.rebalance.every.ns if c.basket.rebalance else 0,
+        basket_rebalance_band=c.basket.rebalance.band if c.basket.rebalance else 0.0,
     )
 
 

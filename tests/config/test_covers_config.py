@@ -65,3 +65,23 @@ def test_weights_sum_to_one_per_covered_coin() -> None:
     legs[1]["covers"] = None
     with pytest.raises(ConfigError, match=r"covering ADA sum to 0\.5"):
         load_config(_raw(legs))
+
+
+def test_basket_rebalance_parses_and_is_checked() -> None:
+    from perphedge.domain import Timeframe
+
+    raw = _raw([{"symbol": "ETH/USD:ETH"}])
+    raw["basket"]["rebalance"] = {"every": "7d", "band": 0.05}
+    c = load_config(raw)
+    assert c.basket.rebalance.every == Timeframe.parse("7d") and c.basket.rebalance.band == 0.05
+    assert load_config(c.to_dict()) == c
+    plain = load_config(_raw([{"symbol": "ETH/USD:ETH"}]))
+    assert plain.basket.rebalance is None and "rebalance" not in plain.to_dict()["basket"]
+    raw["basket"]["rebalance"] = {"every": "90m", "band": 0.05}
+    with pytest.raises(
+        ConfigError, match=r"basket\.rebalance\.every: 90m is not a whole number of 1h bars"
+    ):
+        load_config(raw)
+    raw["basket"]["rebalance"] = {"every": "7d", "band": 1.5}
+    with pytest.raises(ConfigError, match=r"basket\.rebalance\.band: must be a weight difference"):
+        load_config(raw)

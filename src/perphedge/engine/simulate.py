@@ -16,6 +16,7 @@ import pandas as pd
 
 from perphedge.domain import Counterfactual, InstrumentKind, SizingRule
 from perphedge.engine import kernel as kn
+from perphedge.engine.basket import weights_drifted
 from perphedge.engine.contracts import spot_buy_usd
 from perphedge.engine.types import EVENT_COLUMNS, TRADE_COLUMNS, EngineParams, MarketArrays, Result
 from perphedge.errors import ConfigError, DataValidationError
@@ -23,7 +24,9 @@ from perphedge.errors import ConfigError, DataValidationError
 ATTR_TOLERANCE = 1e-9  # relative to the equity scale
 
 _INSTRUMENT_NAMES = pd.array(["spot", "inverse", "linear", "spot"], dtype="str")
-_REASON_NAMES = pd.array(["initial", "rebalance", "liquidation", "topup", "withdraw"], dtype="str")
+_REASON_NAMES = pd.array(
+    ["initial", "rebalance", "liquidation", "topup", "withdraw", "basket_rebalance"], dtype="str"
+)
 _EVENT_NAMES = pd.array(["rebalance", "funding", "topup", "withdraw", "liquidation"], dtype="str")
 _SIDE_NAMES = pd.array(["sell", "buy"], dtype="str")
 
@@ -158,6 +161,13 @@ def _validate_params(market: MarketArrays, params: EngineParams) -> np.ndarray:
         raise ConfigError("rebalance_band", f"{params.rebalance_band!r} must be >= 0")
     if not (math.isfinite(params.min_trade_usd) and params.min_trade_usd >= 0.0):
         raise ConfigError("min_trade_usd", f"{params.min_trade_usd!r} must be >= 0")
+    b_every = int(params.basket_rebalance_every_ns)
+    if b_every < 0 or (b_every > 0 and b_every % int(market.bar_ns) != 0):
+        raise ConfigError(
+            "basket.rebalance.every", "the basket's period must be a positive multiple of the bar"
+        )
+    if not (math.isfinite(params.basket_rebalance_band) and params.basket_rebalance_band >= 0.0):
+        raise ConfigError("basket.rebalance.band", f"{params.basket_rebalance_band!r} must be >= 0")
     return w
 
 
@@ -272,6 +282,30 @@ def _margin_coin(label: str, kind: InstrumentKind) -> str | None:
 # ---------------------------------------------------------------------------------------------
 
 
+def _basket_units(a, spot, times, bar_ns, params, weights):
+    """(T, K) units of a basket started at ``a``: constant (buy and hold) or, with
+    ``basket.rebalance``, traded back to ``weights`` at the same calendar points and under the
+    same band and costs as the hedged side's basket (the kernel's step 3b)."""
+    T, K = spot.shape
+    units = np.empty((T, K))
+    units[:] = a
+    every = int(params.basket_rebalance_every_ns)
+    if every <= 0 or T < 2:
+        return units
+    phase = int(times[0]) % bar_ns
+    due = np.flatnonzero((times[1:] + bar_ns - phase) % every == 0) + 1
+    cur = np.array(a, dtype=np.float64)
+    sink = np.empty((0, kn.N_TRADE_COLS))  # no ledger for the counterfactual
+    vals = np.empty(K)
+    band = float(params.basket_rebalance_band)
+    s, f = float(params.spot_slippage), float(params.spot_fee)
+    for t in due:
+        if weights_drifted(cur, spot, t, weights, band):
+            kn._rebalance_basket(int(t), cur, spot, weights, s, f, vals, sink, 0)
+            units[t:] = cur
+    return units
+
+
 def _unhedged_curve(a, spot, wallet, coin_usd, cash, out):
     """Buy-and-hold value: basket ``a`` + wallet coins ``wallet[j]`` + cash, per bar.
 
@@ -280,8 +314,8 @@ def _unhedged_curve(a, spot, wallet, coin_usd, cash, out):
     kernel's equity bit for bit.
     """
     v = np.zeros(spot.shape[0])
-    for k in range(a.shape[0]):
-        v += a[k] * spot[:, k]
+    for k in range(a.shape[-1]):
+        v += (a[:, k] if a.ndim == 2 else a[k]) * spot[:, k]
     for j in range(wallet.shape[0]):
         v += wallet[j] * coin_usd[:, j]
     np.add(v, cash, out=out)
@@ -458,6 +492,9 @@ def simulate(market: MarketArrays, params: EngineParams, targets: np.ndarray) ->
             leg_coin,
             weights,
             cover,
+            int(params.basket_rebalance_every_ns),
+            float(params.basket_rebalance_band),
+            np.empty(K),
             sf,
             ss,
             dn,
@@ -488,24 +525,31 @@ def simulate(market: MarketArrays, params: EngineParams, targets: np.ndarray) ->
 
     # ---- counterfactual ---------------------------------------------------------------------
     cf = Counterfactual(params.counterfactual)
+    bar = int(market.bar_ns)
     if cf is Counterfactual.BASKET:
         a_cf = np.zeros(K)
         for k in range(K):
             if weights[k] > 0.0:
                 a_cf[k] = spot_buy_usd(K_cap * weights[k], spot0[k], bs, bf)[0]
+        a_cf = _basket_units(a_cf, arrs["spot_close"], arrs["times"], bar, params, weights)
         _unhedged_curve(a_cf, arrs["spot_close"], np.zeros(0), coin_usd, 0.0, out[kn.ROW_UNHEDGED])
     elif cf is Counterfactual.BASKET_AND_COLLATERAL:
         if from_basket:
             # the inverse legs' coins are inside basket_initial; a linear leg's USDT is not
             usdt = np.where(inverse, 0.0, C0)
-            _unhedged_curve(
-                basket_initial, arrs["spot_close"], usdt, coin_usd, 0.0, out[kn.ROW_UNHEDGED]
+            units = _basket_units(
+                basket_initial, arrs["spot_close"], arrs["times"], bar, params, weights
             )
+            _unhedged_curve(units, arrs["spot_close"], usdt, coin_usd, 0.0, out[kn.ROW_UNHEDGED])
         else:
-            _unhedged_curve(a0, arrs["spot_close"], C0, coin_usd, 0.0, out[kn.ROW_UNHEDGED])
+            units = _basket_units(a0, arrs["spot_close"], arrs["times"], bar, params, weights)
+            _unhedged_curve(units, arrs["spot_close"], C0, coin_usd, 0.0, out[kn.ROW_UNHEDGED])
     else:  # BASKET_AND_CASH: the collateral's USD stays cash
         cash = bought if not from_basket else float((C0 * coin_usd[0]).sum())
-        _unhedged_curve(a0, arrs["spot_close"], np.zeros(0), coin_usd, cash, out[kn.ROW_UNHEDGED])
+        units = _basket_units(a0, arrs["spot_close"], arrs["times"], bar, params, weights)
+        _unhedged_curve(
+            units, arrs["spot_close"], np.zeros(0), coin_usd, cash, out[kn.ROW_UNHEDGED]
+        )
 
     # ---- attribution ------------------------------------------------------------------------
     eq = out[kn.ROW_EQUITY]
