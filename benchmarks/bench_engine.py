@@ -209,7 +209,7 @@ def _kernel_call(market, params, targets):
             arrs["funding_per_unit"], arrs["funding_rate"], arrs["funding_events"], h,
             np.array([True]), vec(lp.contract_size), vec(lp.maintenance_margin),
             vec(lp.taker_fee), vec(lp.liquidation_fee), vec(lp.slippage),
-            np.array([-1], dtype=np.int64), w, params.spot_fee, params.spot_slippage, True,
+            np.array([-1], dtype=np.int64), w, np.ones((J, K), dtype=np.bool_), 0, 0.0, np.empty(K), params.spot_fee, params.spot_slippage, True,
             params.manage_margin, params.leverage_band[0], params.leverage_band[1],
             params.leverage_target, params.rebalance_band, params.min_trade_usd,
             params.rehedge_after_liquidation, a0.copy(), C0.copy(), np.zeros(J), np.full(J, np.nan),

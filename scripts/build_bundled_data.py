@@ -77,6 +77,11 @@ CDD_SRC = (
 )
 LONDON_FUNDING = "inverse_perp/binance_coinm_BTCUSD_PERP_funding_2021-07_2024-07_londontime.csv"
 ROSHAN = "Roshan7869/algotrading@4e790fea:user_data/data/binance/"
+JYZ_FILE = (
+    "inverse_perp/binance_coinm_35perps_funding_markprice_8h_2024-04-11_2024-06-19__jyz0328.json"
+)
+JYZ_SRC = "jyz0328/intern-tasks@4129d069:ArbFunding_Data/historical_funding_rates.json"
+JYZ_COINS = ("SOL", "AVAX", "ADA", "DOT", "NEAR", "ATOM")  # the alt basket's own COIN-M perps
 
 # USD per inverse contract (hedging-model.md section 3).
 INVERSE_CONTRACT = {
@@ -87,6 +92,7 @@ INVERSE_CONTRACT = {
     ("okx", "BTC"): 100.0,
     ("okx", "ETH"): 10.0,
 }
+INVERSE_CONTRACT |= {("binance", c): 10.0 for c in JYZ_COINS}  # every COIN-M alt: 10 USD
 # Quantity step of the linear perps, in coins.
 LINEAR_STEP = {
     ("binance", "BTC"): 0.001,
@@ -406,6 +412,114 @@ def binance_usdtm(store: Store, shared: Path) -> Iterable[Output]:
         )
 
 
+JYZ_UTC = (
+    "fundingTime = UTC epoch ms of the funding event, 0-3 ms after the hour: floored to the hour"
+)
+JYZ_MARK = (
+    "8h mark candles rebuilt from the mark price at each funding time: the mark at a funding time "
+    "is the CLOSE of the 8h bar that ends then (and the open of the next bar); high and low are "
+    "the larger and smaller of open and close, since the source has no intrabar extremes, so a "
+    "liquidation check on these bars sees only the bar ends; volume 0"
+)
+
+
+def jyz_frames(raw: Path, coin: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Funding (with the mark at each event) and 8h mark candles of ``<coin>USD_PERP``."""
+    import json
+
+    rows = json.loads(raw.read_text())[f"{coin}USD_PERP"]
+    times = pd.to_datetime([int(r["fundingTime"]) for r in rows], unit="ms", utc=True)
+    times = times.floor("h").as_unit("ns")
+    rate = np.array([float(r["fundingRate"]) for r in rows])
+    mark = np.array([float(r["markPrice"]) for r in rows])
+    index = pd.DatetimeIndex(times, name="timestamp")
+    funding = pd.DataFrame(
+        {"funding_rate": rate, "mark_price": mark, "interval_hours": 8.0}, index=index
+    )
+    # bar [t_{i-1}, t_i): open = mark at t_{i-1}, close = mark at t_i (labelled by its open)
+    op, cl = mark[:-1], mark[1:]
+    candles = pd.DataFrame(
+        {
+            "open": op,
+            "high": np.maximum(op, cl),
+            "low": np.minimum(op, cl),
+            "close": cl,
+            "volume": 0.0,
+        },
+        index=index[:-1],
+    )
+    return funding, candles
+
+
+def binance_coinm_alts(store: Store, shared: Path) -> Iterable[Output]:
+    """Binance COIN-M funding and 8h mark candles of the six alt basket coins (jyz0328 JSON).
+
+    The JSON is read here (the importers read CSV and freqtrade files) and every frame goes
+    through the importers' writer and the store's validation like every other bundled file.
+    """
+    raw = shared / JYZ_FILE
+    for coin in JYZ_COINS:
+        funding, candles = jyz_frames(raw, coin)
+        sym = f"{coin}/USD:{coin}"
+        meta = {
+            "source": JYZ_SRC,
+            "licence": LIC_NONE,
+            "kind": InstrumentKind.INVERSE.value,
+            "contract_size": INVERSE_CONTRACT[("binance", coin)],
+            "source_pair": f"{coin}USD_PERP",
+        }
+        yield save(
+            store,
+            SeriesKey("binance", sym, Series.FUNDING),
+            funding,
+            raw,
+            {**meta, "utc_conversion": JYZ_UTC, "notes": "mark_price = the mark at the event"},
+        )
+        yield save(
+            store,
+            SeriesKey("binance", sym, Series.MARK, Timeframe.parse("8h")),
+            candles,
+            raw,
+            {**meta, "utc_conversion": f"{JYZ_UTC}; {JYZ_MARK}"},
+        )
+
+
+def spot_8h_from_1h(store: Store, shared: Path, hourly: list[Output]) -> Iterable[Output]:
+    """8h spot candles of the alt coins, aggregated from the bundled 1h candles (00/08/16 UTC
+    opens), so 8h runs of the alt basket put spot and the perps' 8h marks on one clock.
+
+    Only complete bars are written (all eight hours present); an incomplete bar is left out and
+    shows as a gap.
+    """
+    tf8 = Timeframe.parse("8h")
+    for out in hourly:
+        coin = out.key.symbol.split("/", 1)[0]
+        if coin not in JYZ_COINS:
+            continue
+        frame = pd.read_parquet(out.path)
+        bins = frame.index.floor("8h")
+        grouped = frame.groupby(bins)
+        bars = grouped.agg(
+            {"open": "first", "high": "max", "low": "min", "close": "last", "volume": "sum"}
+        )
+        bars = bars.loc[grouped.size() == 8]
+        bars.index = pd.DatetimeIndex(bars.index, name="timestamp").as_unit("ns")
+        key = SeriesKey("binance", out.key.symbol, Series.OHLCV, tf8)
+        meta = {
+            "source": f"data/binance/spot/{coin}_USDT-1h-ohlcv.parquet (this store)",
+            "licence": "as the 1h file",
+            "utc_conversion": "8h bars opening at 00/08/16 UTC from the 1h bars they contain: "
+            "open first, high max, low min, close last, volume sum; bars missing an hour left out",
+        }
+        # fetched_at: the raw source of the 1h file (deterministic, like every other file)
+        raw = (
+            shared / "spot_1h/atom_pieces" / ATOM_PIECES[1][0]
+            if coin == "ATOM"
+            else shared / f"spot_1h/binance_spot_{coin}_USDT-1h.feather"
+        )
+        yield save(store, key, bars, raw, meta)
+
+
 def build(shared: Path, out: Path) -> list[Output]:
     """Produce every bundled file; return what was written."""
     if not (shared / "SOURCES.md").is_file():
@@ -416,6 +530,11 @@ def build(shared: Path, out: Path) -> list[Output]:
     outputs.append(atom_1h(store, shared))
     outputs += list(binance_coinm_btc(store, shared))
     outputs += list(binance_usdtm(store, shared))
+    outputs += list(binance_coinm_alts(store, shared))
+    hourly = [o for o in outputs if o.key.series is Series.OHLCV and o.key.symbol.endswith("/USDT")]
+    outputs += list(
+        spot_8h_from_1h(store, shared, [o for o in hourly if o.key.timeframe.ms == 3_600_000])
+    )
     # these keys come from the longer / native sources above; AHA-HH only cross-checks them
     skip = {o.key for o in outputs}
     outputs += list(aha_multi_exchange(store, shared, skip))

@@ -103,6 +103,14 @@ class PeriodConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class BasketRebalanceConfig:
+    """Bring the basket back to its weights at calendar points, when a weight has drifted."""
+
+    every: Timeframe
+    band: float = 0.0  # absolute weight difference (0.05 = five percentage points)
+
+
+@dataclass(frozen=True, kw_only=True)
 class BasketConfig:
     """The spot basket: coins with weights (of the capital) or fixed quantities."""
 
@@ -110,6 +118,8 @@ class BasketConfig:
     quote: str = "USDT"
     coins: Mapping[str, float] | None = None
     quantities: Mapping[str, float] | None = None
+    rebalance: BasketRebalanceConfig | None = field(default=None, metadata={"omit_if_none": True})
+    #   None: buy and hold (then left out of the canonical form: hashes unchanged)
 
     @property
     def coin_names(self) -> tuple[str, ...]:
@@ -131,6 +141,9 @@ class LegConfig:
     taker_fee: float = 0.0005
     liquidation_fee: float = 0.005
     slippage_bps: float = 2.0
+    covers: tuple[str, ...] | None = field(default=None, metadata={"omit_if_none": True})
+    #   basket coins this leg hedges; None: the whole basket (then left out of the canonical
+    #   form, so configs without it keep their hash)
 
     @property
     def settle(self) -> str:
@@ -682,7 +695,11 @@ def _to_plain(value: Any) -> Any:
     if isinstance(value, Timeframe):
         return value.text
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return {
+            f.name: _to_plain(getattr(value, f.name))
+            for f in dataclasses.fields(value)
+            if not (f.metadata.get("omit_if_none") and getattr(value, f.name) is None)
+        }
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, pd.Timestamp):
@@ -866,6 +883,18 @@ def _validate(c: Config) -> None:  # noqa: C901 - a flat list of rules reads bes
             f"invalid coin {coin!r}; coins are upper-case tickers such as SOL",
         )
 
+    if b.rebalance is not None:
+        _check(
+            b.rebalance.every.ms % c.timeframe.ms == 0,
+            "basket.rebalance.every",
+            f"{b.rebalance.every} is not a whole number of {c.timeframe} bars; use e.g. 1d, 7d",
+        )
+        _check(
+            0 <= b.rebalance.band < 1,
+            "basket.rebalance.band",
+            f"must be a weight difference in [0, 1), got {b.rebalance.band}",
+        )
+
     h = c.hedge
     _check(len(h.legs) > 0, "hedge.legs", "needs at least one leg")
     _check(h.ratio >= 0, "hedge.ratio", f"must be >= 0, got {h.ratio}")
@@ -900,12 +929,15 @@ def _validate(c: Config) -> None:  # noqa: C901 - a flat list of rules reads bes
             f"{p}.slippage_bps",
             f"must be in [0, 1000) basis points, got {leg.slippage_bps}",
         )
-    total = sum(leg.weight for leg in h.legs)
-    _check(
-        abs(total - 1.0) <= WEIGHT_TOLERANCE,
-        "hedge.legs",
-        f"leg weights sum to {total:.6g}; they must sum to 1 (tolerance {WEIGHT_TOLERANCE:g})",
-    )
+    if all(leg.covers is None for leg in h.legs):
+        total = sum(leg.weight for leg in h.legs)
+        _check(
+            abs(total - 1.0) <= WEIGHT_TOLERANCE,
+            "hedge.legs",
+            f"leg weights sum to {total:.6g}; they must sum to 1 (tolerance {WEIGHT_TOLERANCE:g})",
+        )
+    else:
+        _check_covers(h.legs, b.coin_names)
 
     _check(
         re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", c.policy.name) is not None,
@@ -967,6 +999,40 @@ def _validate(c: Config) -> None:  # noqa: C901 - a flat list of rules reads bes
         c.data.max_fill_bars >= 0, "data.max_fill_bars", f"must be >= 0, got {c.data.max_fill_bars}"
     )
     _validate_ranges(c)
+
+
+def _check_covers(legs: tuple[LegConfig, ...], coins: tuple[str, ...]) -> None:
+    """``covers``: basket coins, each listed once per leg; for every coin some leg covers, the
+    weights of the legs covering it sum to 1 (a coin no leg covers stays unhedged)."""
+    per_coin: dict[str, float] = {}
+    for i, leg in enumerate(legs):
+        p = f"hedge.legs[{i}].covers"
+        cov = coins if leg.covers is None else leg.covers
+        _check(len(cov) > 0, p, "must name at least one basket coin (or leave it out: all)")
+        _check(len(set(cov)) == len(cov), p, f"lists a coin twice: {', '.join(cov)}")
+        for coin in cov:
+            _check(
+                coin in coins,
+                p,
+                f"{coin} is not in the basket ({', '.join(coins)})",
+            )
+            per_coin[coin] = per_coin.get(coin, 0.0) + leg.weight
+    for coin, total in per_coin.items():
+        _check(
+            abs(total - 1.0) <= WEIGHT_TOLERANCE,
+            "hedge.legs",
+            f"the weights of the legs covering {coin} sum to {total:.6g}; they must sum to 1 "
+            f"(tolerance {WEIGHT_TOLERANCE:g})",
+        )
+
+
+def leg_covers(config: Config) -> tuple[tuple[bool, ...], ...]:
+    """Per leg, per basket coin: does the leg hedge it (every coin when ``covers`` is unset)."""
+    coins = config.basket.coin_names
+    return tuple(
+        tuple(leg.covers is None or coin in leg.covers for coin in coins)
+        for leg in config.hedge.legs
+    )
 
 
 def leg_label(leg: LegConfig) -> str:

@@ -391,7 +391,19 @@ def engine_params(prepared: Prepared) -> EngineParams:
         rehedge_after_liquidation=c.rebalance.rehedge_after_liquidation,
         counterfactual=c.counterfactual,
         basket_held=c.basket.quantities is not None,
+        covers=_covers(c),
+        basket_rebalance_every_ns=c.basket.rebalance.every.ns if c.basket.rebalance else 0,
+        basket_rebalance_band=c.basket.rebalance.band if c.basket.rebalance else 0.0,
     )
+
+
+def _covers(config: Config) -> np.ndarray | None:
+    """The legs' covers mask for the engine; None when every leg hedges the whole basket."""
+    from perphedge.config import leg_covers
+
+    if all(leg.covers is None for leg in config.hedge.legs):
+        return None
+    return np.array(leg_covers(config), dtype=np.bool_)
 
 
 def targets_for(prepared: Prepared) -> np.ndarray:

@@ -130,7 +130,8 @@ def _del_coin(raw: dict) -> None:
         (
             lambda r: r["hedge"]["legs"][0].update(symbol="ETH/USD:ETHX"),
             "error: hedge.legs[0].symbol: no market 'ETH/USD:ETHX' in data/binance/swap; known: "
-            "BTC/USD:BTC, BTC/USDT:USDT, ETH/USD:ETH, ETH/USDT:USDT",
+            "ADA/USD:ADA, ATOM/USD:ATOM, AVAX/USD:AVAX, BTC/USD:BTC, BTC/USDT:USDT, DOT/USD:DOT, "
+            "ETH/USD:ETH, ETH/USDT:USDT, NEAR/USD:NEAR, SOL/USD:SOL",
         ),
         (
             lambda r: r["basket"]["coins"].update(XRP=r["basket"]["coins"].pop("ATOM")),

@@ -1,4 +1,5 @@
-"""Step order at a bar close (docs/engine.md): liquidation -> mark -> funding -> trades -> margin.
+"""Step order at a bar close (docs/engine.md): liquidation -> mark -> funding -> basket
+rebalance -> trades -> margin.
 
 One bar where a liquidation, a funding event and a scheduled rebalance coincide; each step must
 see the state the spec says.
@@ -65,3 +66,32 @@ def test_funding_uses_the_position_before_the_bars_trade():
     assert list(fund["contracts"]) == [-800.0, -400.0]
     assert list(fund["coins"]) == pytest.approx([0.0004, 0.0002], rel=1e-12)
     assert list(r.timeseries["contracts_0"]) == [-800.0, -400.0, -400.0]
+
+
+def test_basket_rebalance_comes_before_the_hedge_decision():
+    # Step 3b before step 4: coins A, B at 100, 1/2 each; 3,000 USD of A collateral (30 A), so
+    # the basket is 35 A + 35 B; one basket_only A leg covering A alone, target 1, no costs.
+    # Bar 2: A 125 -> A 4,375 and B 3,500 (weight 0.556, off by 0.056 > 0.05): the basket goes
+    # back to 3,937.5 each first (31.5 A, 39.375 B), and the hedge then shorts
+    # 3,937.5 / 10 -> 394 contracts (sized before the basket trades: 4,375 / 10 -> 437).
+    import numpy as np
+
+    from perphedge.domain import SizingRule
+
+    spot = [[100.0, 100.0], [100.0, 100.0], [125.0, 100.0]]
+    m = make_market(spot, coins=("A", "B"), legs=("binance A/USD:A",), start_ns=21 * HOUR)
+    p = make_params(
+        weights=np.array([0.5, 0.5]),
+        sizing=SizingRule.BASKET_ONLY,
+        collateral_usd=3000.0,
+        covers=np.array([[True, False]]),
+        basket_rebalance_every_ns=24 * HOUR,
+        basket_rebalance_band=0.05,
+    )
+    r = simulate(m, p, col([1.0, 1.0, 1.0]))
+    ts = r.timeseries
+    assert list(ts["contracts_0"]) == [-350.0, -350.0, -394.0]
+    assert ts["units_A"].iloc[2] == pytest.approx(31.5, rel=1e-12)
+    assert ts["units_B"].iloc[2] == pytest.approx(39.375, rel=1e-12)
+    at2 = r.trades[r.trades["time"] == ts.index[2]]
+    assert list(at2["reason"]) == ["basket_rebalance", "basket_rebalance", "rebalance"]

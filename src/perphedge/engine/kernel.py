@@ -46,6 +46,7 @@ import numpy as np
 from numba import njit
 from numba.extending import register_jitable
 
+from perphedge.engine.basket import rebalanced_value, weights_drifted
 from perphedge.engine.contracts import (
     account_coin_exposure,
     apply_trade_inverse,
@@ -123,6 +124,7 @@ REASON_REBALANCE = 1
 REASON_LIQUIDATION = 2
 REASON_TOPUP = 3
 REASON_WITHDRAW = 4
+REASON_BASKET = 5  # basket brought back to its weights (basket.rebalance)
 N_TRADE_COLS = 9
 # events: t, kind, leg, coins, usd, price, contracts, target, actual
 EV_REBALANCE = 0
@@ -179,6 +181,17 @@ def basket_value(a, spot, t):
     v = 0.0
     for k in range(a.shape[0]):
         v += a[k] * spot[t, k]
+    return v
+
+
+@register_jitable
+def covered_value(a, spot, t, cover, j):
+    """USD value of the basket coins leg ``j`` covers, coin 0 first (equal to
+    :func:`basket_value`, bit for bit, when the leg covers every coin)."""
+    v = 0.0
+    for k in range(a.shape[0]):
+        if cover[j, k]:
+            v += a[k] * spot[t, k]
     return v
 
 
@@ -365,6 +378,50 @@ def _collateral_out(t, j, excess, a, spot, x, ks, coin_is_usd, weights, s, f, tr
     return fees, slip, n_tr
 
 
+@register_jitable
+def _rebalance_basket(t, a, spot, weights, s, f, vals, trades, n_tr):
+    """Trade the basket back to ``weights`` at bar ``t``'s close: sell the overweight coins,
+    spend the proceeds on the underweight ones in proportion to what each lacks (so the cash
+    balances exactly). ``vals`` is (K,) scratch. Returns ``(fees_usd, slip_usd, n_tr)``."""
+    K = a.shape[0]
+    for k in range(K):
+        vals[k] = a[k] * spot[t, k]
+    vp = rebalanced_value(vals, weights, s, f)
+    usd = 0.0
+    fees = 0.0
+    slip = 0.0
+    need = 0.0
+    for k in range(K):
+        excess = vals[k] - weights[k] * vp
+        if excess > 0.0:
+            sold = excess / spot[t, k]
+            got, fe, sl = spot_sell_coins(sold, spot[t, k], s, f)
+            a[k] -= sold
+            usd += got
+            fees += fe
+            slip += sl
+            n_tr = _rec_trade(
+                trades, n_tr, t, k, INSTR_SPOT, -1.0, sold, spot[t, k] * (1.0 - s), fe, sl,
+                REASON_BASKET,
+            )  # fmt: skip
+        elif excess < 0.0:
+            need -= excess
+    if not (usd > 0.0 and need > 0.0):
+        return fees, slip, n_tr
+    for k in range(K):
+        lack = weights[k] * vp - vals[k]
+        if lack > 0.0:
+            coins, fe, sl = spot_buy_usd(usd * lack / need, spot[t, k], s, f)
+            a[k] += coins
+            fees += fe
+            slip += sl
+            n_tr = _rec_trade(
+                trades, n_tr, t, k, INSTR_SPOT, 1.0, coins, spot[t, k] * (1.0 + s), fe, sl,
+                REASON_BASKET,
+            )  # fmt: skip
+    return fees, slip, n_tr
+
+
 @njit(cache=True)
 def run_kernel(
     times,  # (T,) int64 bar open ns
@@ -387,6 +444,10 @@ def run_kernel(
     slip,  # (J,) perp slippage
     leg_coin,  # (J,) int64 basket index of the margin coin, -1 if none
     weights,  # (K,)
+    cover,  # (J, K) bool: leg j sizes against coin k's value
+    basket_every_ns,  # int basket rebalance period; 0 = buy and hold
+    basket_band,  # rebalance the basket only when a weight is off by more than this
+    vals,  # (K,) scratch for the basket rebalance
     spot_fee,
     spot_slip,
     delta_neutral,  # bool
@@ -510,10 +571,27 @@ def run_kernel(
                         frate[t, j], math.nan,
                     )  # fmt: skip
 
+        # (3b) Basket rebalance at its calendar points (aligned like the hedge's), only when a
+        #      weight has drifted more than the band: spot trades with fees and slippage, before
+        #      the hedge decision, so the hedge sizes on the rebalanced basket.
+        if (
+            basket_every_ns > 0
+            and t > 0
+            and (times[t] + bar_ns - phase) % basket_every_ns == 0
+            and weights_drifted(a, spot, t, weights, basket_band)
+        ):
+            fe, sl, n_tr = _rebalance_basket(
+                t, a, spot, weights, spot_slip, spot_fee, vals, trades, n_tr
+            )
+            attr[A_FEES] -= fe
+            attr[A_SLIP] -= sl
+            fees_cum += fe
+            slip_cum += sl
+
         # (4) Hedge policy decision and trades at the close.
         scheduled = t == 0 or (times[t] + bar_ns - phase) % every_ns == 0
-        B = basket_value(a, spot, t)
         for j in range(J):
+            B = covered_value(a, spot, t, cover, j)  # the value this leg hedges
             h = targets[t, j]
             if not math.isnan(h):
                 cur_tgt[j] = h
@@ -646,8 +724,9 @@ def run_kernel(
             out[r + F_UPNL, t] = u
             out[r + F_TARGET, t] = cur_tgt[j]
             out[r + F_ACTUAL, t] = _actual_ratio(
-                inv, delta_neutral, q[j], S[j], E[j], C[j], trade_c[t, j], B
-            )
+                inv, delta_neutral, q[j], S[j], E[j], C[j], trade_c[t, j],
+                covered_value(a, spot, t, cover, j),
+            )  # fmt: skip
             if q[j] == 0.0:
                 out[r + F_LEVERAGE, t] = 0.0
                 out[r + F_MARGIN_RATIO, t] = 0.0

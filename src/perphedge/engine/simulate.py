@@ -16,6 +16,7 @@ import pandas as pd
 
 from perphedge.domain import Counterfactual, InstrumentKind, SizingRule
 from perphedge.engine import kernel as kn
+from perphedge.engine.basket import weights_drifted
 from perphedge.engine.contracts import spot_buy_usd
 from perphedge.engine.types import EVENT_COLUMNS, TRADE_COLUMNS, EngineParams, MarketArrays, Result
 from perphedge.errors import ConfigError, DataValidationError
@@ -23,7 +24,9 @@ from perphedge.errors import ConfigError, DataValidationError
 ATTR_TOLERANCE = 1e-9  # relative to the equity scale
 
 _INSTRUMENT_NAMES = pd.array(["spot", "inverse", "linear", "spot"], dtype="str")
-_REASON_NAMES = pd.array(["initial", "rebalance", "liquidation", "topup", "withdraw"], dtype="str")
+_REASON_NAMES = pd.array(
+    ["initial", "rebalance", "liquidation", "topup", "withdraw", "basket_rebalance"], dtype="str"
+)
 _EVENT_NAMES = pd.array(["rebalance", "funding", "topup", "withdraw", "liquidation"], dtype="str")
 _SIDE_NAMES = pd.array(["sell", "buy"], dtype="str")
 
@@ -158,6 +161,13 @@ def _validate_params(market: MarketArrays, params: EngineParams) -> np.ndarray:
         raise ConfigError("rebalance_band", f"{params.rebalance_band!r} must be >= 0")
     if not (math.isfinite(params.min_trade_usd) and params.min_trade_usd >= 0.0):
         raise ConfigError("min_trade_usd", f"{params.min_trade_usd!r} must be >= 0")
+    b_every = int(params.basket_rebalance_every_ns)
+    if b_every < 0 or (b_every > 0 and b_every % int(market.bar_ns) != 0):
+        raise ConfigError(
+            "basket.rebalance.every", "the basket's period must be a positive multiple of the bar"
+        )
+    if not (math.isfinite(params.basket_rebalance_band) and params.basket_rebalance_band >= 0.0):
+        raise ConfigError("basket.rebalance.band", f"{params.basket_rebalance_band!r} must be >= 0")
     return w
 
 
@@ -201,6 +211,60 @@ def _validate_targets(market: MarketArrays, targets: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(h)
 
 
+def _validate_covers(market: MarketArrays, params: EngineParams) -> np.ndarray:
+    """The (J, K) covers mask (all True when unset); every leg must cover some coin."""
+    J, K = len(market.legs), len(market.coins)
+    if params.covers is None:
+        return np.ones((J, K), dtype=np.bool_)
+    cover = np.ascontiguousarray(np.asarray(params.covers, dtype=np.bool_))
+    if cover.shape != (J, K):
+        raise ConfigError("hedge.legs.covers", f"shape {cover.shape}, expected {(J, K)}")
+    for j in range(J):
+        if not cover[j].any():
+            raise ConfigError(f"hedge.legs[{j}].covers", "covers no basket coin")
+    return cover
+
+
+def covered_collateral_usd(
+    capital: float,
+    h0: np.ndarray,
+    weights: np.ndarray,
+    cover: np.ndarray,
+    dn_inverse: np.ndarray,
+    leverage: float,
+    leg_coin: np.ndarray,
+    from_basket: bool,
+) -> np.ndarray:
+    """USD of collateral per leg at entry when legs cover parts of the basket.
+
+    Leg ``j`` hedges ``B_j``, the covered coins' value, with notional ``N_j = L * C_j``; under
+    delta-neutral sizing an inverse leg also shorts its own collateral, ``N_j = h_j B_j + C_j``,
+    otherwise ``N_j = h_j B_j``. Write ``d_j = L - 1`` or ``L`` respectively. Collateral bought
+    with capital shrinks every coin alike, ``B_j = c_j (K - sum C)`` with ``c_j`` the covered
+    weight, so ``C_j = g_j K / (1 + sum g)``, ``g_j = h_j c_j / d_j``. Collateral taken out of
+    the basket comes out of the leg's own coin: ``B_j = c_j K - C_j`` when that coin is
+    covered (``C_j = h_j c_j K / (d_j + h_j)``), else ``B_j = c_j K``.
+    """
+    J = h0.shape[0]
+    c = np.array([float(weights[cover[j]].sum()) for j in range(J)])
+    d = np.where(dn_inverse, leverage - 1.0, leverage)
+    active = h0 > 0.0
+    if (active & ~(d > 0.0)).any():
+        raise ConfigError(
+            "initial_leverage", f"{leverage} is too low: delta-neutral inverse legs need > 1"
+        )
+    out = np.zeros(J)
+    if not from_basket:
+        g = np.where(active, h0 * c / np.where(active, d, 1.0), 0.0)
+        return g * capital / (1.0 + g.sum())
+    for j in range(J):
+        if not active[j]:
+            continue
+        own = leg_coin[j] >= 0 and bool(cover[j, leg_coin[j]])
+        out[j] = h0[j] * c[j] * capital / (d[j] + h0[j] if own else d[j])
+    return out
+
+
 def _margin_coin(label: str, kind: InstrumentKind) -> str | None:
     """Margin coin from a ccxt-style label: ``"binance ETH/USD:ETH"`` -> ``"ETH"``."""
     if kind is InstrumentKind.LINEAR:
@@ -218,6 +282,30 @@ def _margin_coin(label: str, kind: InstrumentKind) -> str | None:
 # ---------------------------------------------------------------------------------------------
 
 
+def _basket_units(a, spot, times, bar_ns, params, weights):
+    """(T, K) units of a basket started at ``a``: constant (buy and hold) or, with
+    ``basket.rebalance``, traded back to ``weights`` at the same calendar points and under the
+    same band and costs as the hedged side's basket (the kernel's step 3b)."""
+    T, K = spot.shape
+    units = np.empty((T, K))
+    units[:] = a
+    every = int(params.basket_rebalance_every_ns)
+    if every <= 0 or T < 2:
+        return units
+    phase = int(times[0]) % bar_ns
+    due = np.flatnonzero((times[1:] + bar_ns - phase) % every == 0) + 1
+    cur = np.array(a, dtype=np.float64)
+    sink = np.empty((0, kn.N_TRADE_COLS))  # no ledger for the counterfactual
+    vals = np.empty(K)
+    band = float(params.basket_rebalance_band)
+    s, f = float(params.spot_slippage), float(params.spot_fee)
+    for t in due:
+        if weights_drifted(cur, spot, t, weights, band):
+            kn._rebalance_basket(int(t), cur, spot, weights, s, f, vals, sink, 0)
+            units[t:] = cur
+    return units
+
+
 def _unhedged_curve(a, spot, wallet, coin_usd, cash, out):
     """Buy-and-hold value: basket ``a`` + wallet coins ``wallet[j]`` + cash, per bar.
 
@@ -226,8 +314,8 @@ def _unhedged_curve(a, spot, wallet, coin_usd, cash, out):
     kernel's equity bit for bit.
     """
     v = np.zeros(spot.shape[0])
-    for k in range(a.shape[0]):
-        v += a[k] * spot[:, k]
+    for k in range(a.shape[-1]):
+        v += (a[:, k] if a.ndim == 2 else a[k]) * spot[:, k]
     for j in range(wallet.shape[0]):
         v += wallet[j] * coin_usd[:, j]
     np.add(v, cash, out=out)
@@ -285,10 +373,17 @@ def simulate(market: MarketArrays, params: EngineParams, targets: np.ndarray) ->
     H = float(h0.sum())
     L = float(params.initial_leverage)
     dn = SizingRule(params.sizing) is SizingRule.DELTA_NEUTRAL
+    cover = _validate_covers(market, params)
     coll_usd = np.zeros(J)
+    if params.collateral_usd is None and not cover.all():
+        coll_usd = covered_collateral_usd(
+            K_cap, h0, weights, cover, inverse & dn, L, leg_coin, params.collateral_from_basket
+        )
     for j in range(J):
         if params.collateral_usd is not None:
             coll_usd[j] = float(params.collateral_usd)
+        elif not cover.all():
+            continue
         elif h0[j] > 0.0:
             denom = (L - 1.0 + H) if (inverse[j] and dn) else (L + H)
             if not denom > 0.0:
@@ -396,6 +491,10 @@ def simulate(market: MarketArrays, params: EngineParams, targets: np.ndarray) ->
             slip,
             leg_coin,
             weights,
+            cover,
+            int(params.basket_rebalance_every_ns),
+            float(params.basket_rebalance_band),
+            np.empty(K),
             sf,
             ss,
             dn,
@@ -426,24 +525,31 @@ def simulate(market: MarketArrays, params: EngineParams, targets: np.ndarray) ->
 
     # ---- counterfactual ---------------------------------------------------------------------
     cf = Counterfactual(params.counterfactual)
+    bar = int(market.bar_ns)
     if cf is Counterfactual.BASKET:
         a_cf = np.zeros(K)
         for k in range(K):
             if weights[k] > 0.0:
                 a_cf[k] = spot_buy_usd(K_cap * weights[k], spot0[k], bs, bf)[0]
+        a_cf = _basket_units(a_cf, arrs["spot_close"], arrs["times"], bar, params, weights)
         _unhedged_curve(a_cf, arrs["spot_close"], np.zeros(0), coin_usd, 0.0, out[kn.ROW_UNHEDGED])
     elif cf is Counterfactual.BASKET_AND_COLLATERAL:
         if from_basket:
             # the inverse legs' coins are inside basket_initial; a linear leg's USDT is not
             usdt = np.where(inverse, 0.0, C0)
-            _unhedged_curve(
-                basket_initial, arrs["spot_close"], usdt, coin_usd, 0.0, out[kn.ROW_UNHEDGED]
+            units = _basket_units(
+                basket_initial, arrs["spot_close"], arrs["times"], bar, params, weights
             )
+            _unhedged_curve(units, arrs["spot_close"], usdt, coin_usd, 0.0, out[kn.ROW_UNHEDGED])
         else:
-            _unhedged_curve(a0, arrs["spot_close"], C0, coin_usd, 0.0, out[kn.ROW_UNHEDGED])
+            units = _basket_units(a0, arrs["spot_close"], arrs["times"], bar, params, weights)
+            _unhedged_curve(units, arrs["spot_close"], C0, coin_usd, 0.0, out[kn.ROW_UNHEDGED])
     else:  # BASKET_AND_CASH: the collateral's USD stays cash
         cash = bought if not from_basket else float((C0 * coin_usd[0]).sum())
-        _unhedged_curve(a0, arrs["spot_close"], np.zeros(0), coin_usd, cash, out[kn.ROW_UNHEDGED])
+        units = _basket_units(a0, arrs["spot_close"], arrs["times"], bar, params, weights)
+        _unhedged_curve(
+            units, arrs["spot_close"], np.zeros(0), coin_usd, cash, out[kn.ROW_UNHEDGED]
+        )
 
     # ---- attribution ------------------------------------------------------------------------
     eq = out[kn.ROW_EQUITY]

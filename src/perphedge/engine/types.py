@@ -107,6 +107,12 @@ class EngineParams:
     min_trade_usd: float = 0.0  # skip hedge trades smaller than this
     rehedge_after_liquidation: bool = True
     counterfactual: Counterfactual = Counterfactual.BASKET
+    covers: np.ndarray | None = None  # (J, K) bool: leg j hedges basket coin k; None: all coins.
+    #   Sizing (both rules), the actual ratio and the initial collateral use only the covered
+    #   coins' value (see docs/engine.md, "Covered coins").
+    basket_rebalance_every_ns: int = 0  # basket back to its weights at this calendar period;
+    #   0 = buy and hold (the counterfactual is rebalanced the same way)
+    basket_rebalance_band: float = 0.0  # ... only when a weight is off by more than this
     basket_held: bool = False  # the basket's coins are already held at bar 0 (basket.quantities):
     #   no spot fee or slippage on them, on either side (collateral bought with capital still pays)
 

@@ -12,7 +12,7 @@ import pandas as pd
 from perphedge.engine.types import Result
 from perphedge.errors import ConfigError
 from perphedge.report.access import day_text, run_period, run_title
-from perphedge.report.fmt import fmt_metric
+from perphedge.report.fmt import fmt_metric, fmt_pct
 from perphedge.report.grid_charts import overlay_equity
 from perphedge.report.html import HtmlPage
 from perphedge.report.plotting import to_utc_index
@@ -40,6 +40,26 @@ COMPARE_ROWS: tuple[tuple[str, str], ...] = (
 )
 
 
+# (label, key) rows computed from each run's timeseries by perphedge.hedge_quality: how closely
+# the hedge tracks the basket (a cross hedge's basis risk), shown as percents.
+QUALITY_ROWS: tuple[tuple[str, str], ...] = (
+    ("Tracking error (price residual)", "tracking_error"),
+    ("Worst day (hedged)", "worst_day"),
+    ("Worst day (unhedged)", "worst_day_unhedged"),
+)
+
+
+def _quality(result: Result) -> dict[str, float]:
+    """hedge_quality of a run, or NaNs when its timeframe is unknown."""
+    from perphedge.domain import Timeframe
+    from perphedge.hedge_quality import hedge_quality
+
+    tf = result.meta.get("timeframe")
+    if not tf or "equity_hedged" not in result.timeseries:
+        return {k: float("nan") for _, k in QUALITY_ROWS}
+    return hedge_quality(result, Timeframe.parse(str(tf)).ns)
+
+
 def run_span(result: Result) -> str:
     """'2023-01-01..2024-07-01 1h': the simulated period and bar of a run, for the table."""
     start, end = run_period(result)
@@ -52,16 +72,26 @@ def run_span(result: Result) -> str:
 def compare_rows(results: Sequence[tuple[str, Result]]) -> list[list[str]]:
     """[label, value per run...] cells of the comparison table, the period first (runs over
     different spans or bars do not compare like for like)."""
-    return [["Period", *(run_span(r) for _, r in results)]] + [
-        [label, *(fmt_metric(key, r.metrics.get(key)) for _, r in results)]
-        for label, key in COMPARE_ROWS
-    ]
+    quality = [_quality(r) for _, r in results]
+    return (
+        [["Period", *(run_span(r) for _, r in results)]]
+        + [
+            [label, *(fmt_metric(key, r.metrics.get(key)) for _, r in results)]
+            for label, key in COMPARE_ROWS
+        ]
+        + [[label, *(fmt_pct(q[key]) for q in quality)] for label, key in QUALITY_ROWS]
+    )
 
 
 def compare_frame(results: Sequence[tuple[str, Result]]) -> pd.DataFrame:
     """The raw numbers: one row per metric key, one column per run label."""
-    data = {name: [r.metrics.get(k, np.nan) for _, k in COMPARE_ROWS] for name, r in results}
-    return pd.DataFrame(data, index=pd.Index([k for _, k in COMPARE_ROWS], name="metric"))
+    data = {
+        name: [r.metrics.get(k, np.nan) for _, k in COMPARE_ROWS]
+        + [_quality(r)[k] for _, k in QUALITY_ROWS]
+        for name, r in results
+    }
+    keys = [k for _, k in COMPARE_ROWS] + [k for _, k in QUALITY_ROWS]
+    return pd.DataFrame(data, index=pd.Index(keys, name="metric"))
 
 
 def _same_curve(a: pd.Series, b: pd.Series) -> bool:
