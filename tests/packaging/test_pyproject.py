@@ -24,6 +24,14 @@ def test_every_subpackage_of_src_is_listed():
     assert found <= listed, f"add to [tool.setuptools] packages: {sorted(found - listed)}"
 
 
+def test_every_folder_of_the_bundled_store_ships_its_parquet_files():
+    setuptools = PYPROJECT["tool"]["setuptools"]
+    for folder in sorted({p.parent for p in (REPO / "data").rglob("*.parquet")}):
+        name = ".".join(("perphedge.sample_data", *folder.relative_to(REPO / "data").parts))
+        assert name in setuptools["packages"], f"add {name} to [tool.setuptools] packages"
+        assert setuptools["package-data"].get(name) == ["*.parquet"], name
+
+
 def test_shipped_folders_are_mapped_onto_the_repository_folders():
     assert PYPROJECT["tool"]["setuptools"]["package-dir"] == {
         "": "src",
