@@ -149,3 +149,21 @@ def test_python_api_refuses_or_skips_with_lookahead_check_false(peeking_project:
     result = perphedge.run(str(peeking_project), lookahead_check=False)
     assert result.meta["lookahead_check"]["checked"] is False
     assert result.meta["notes"][-1].startswith("look-ahead check skipped")
+
+
+def test_a_sweep_refuses_a_peeking_policy_in_its_rows(peeking_project: Path) -> None:
+    from perphedge.sweep.pipeline import run_sweep
+
+    grid = {
+        "policy": {
+            "fixed": {"policy.name": "fixed", "policy.params": {}},
+            "peek": {"policy.name": "peek", "policy.params": {}},
+        },
+        "hedge.ratio": [0.5, 1.0],
+    }
+    t = run_sweep({"base": str(peeking_project), "sweep": {"grid": grid}}, serial=True).results
+    assert list(t["status"]) == ["ok", "ok", "error", "error"]
+    peeking = t[t["status"] == "error"]
+    assert set(peeking["policy"]) == {"peek"}
+    assert set(peeking["error_type"]) == {"LookaheadError"}
+    assert peeking["error"].str.startswith("policy.name: policy 'peek' looks ahead: with the data cut").all()

@@ -85,6 +85,9 @@ class Runtime:
         self._lock = threading.Lock()  # threaded Dask workers share one runtime
         self._prepared: dict[tuple[Any, ...], Any] = {}
         self._max_prepared = max_prepared
+        # (policy, context id) -> context: each policy and data set is checked for look-ahead
+        # once (the context is kept so that its id cannot be reused)
+        self._lookahead_checked: dict[tuple[Any, int], Any] = {}
 
     def _prepare(self, config: Config, options: RunOptions) -> Any:
         from dataclasses import replace
@@ -137,9 +140,25 @@ class Runtime:
             if params is None:  # plain types, exactly as the runner hands them to the strategy
                 params = self._params[config.policy] = config.to_dict()["policy"]["params"]
         targets = compute_targets(fn, prepared.context, params)
+        self._check_lookahead(config, prepared, fn, params, targets)
         result = simulate(prepared.market, engine_params(prepared), targets)
         result.metrics = dict(compute_metrics(result, prepared.market.bar_ns))
         return result
+
+    def _check_lookahead(
+        self, config: Config, prepared: Any, fn: Any, params: Any, targets: Any
+    ) -> None:
+        """Refuse a combination whose policy reads later data, as ``backtest run`` does
+        (raises LookaheadError, kept in the combination's row); once per policy and data."""
+        from perphedge.lookahead import check_no_lookahead
+
+        key = (config.policy, id(prepared.context))
+        with self._lock:
+            if key in self._lookahead_checked:
+                return
+        check_no_lookahead(fn, prepared.context, params, targets, policy=config.policy.name)
+        with self._lock:
+            self._lookahead_checked[key] = prepared.context
 
 
 class _WorkerState:
