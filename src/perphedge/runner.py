@@ -467,8 +467,13 @@ _WARNING_WORDS = ("gap", "fill", "missing", "carried", "substitut", "stands in")
 def _warnings(market: MarketArrays, info: Any, metrics: Mapping[str, Any]) -> list[str]:
     out: list[str] = []
     out.extend(_as_list(getattr(info, "warnings", None)))
+    # a leg whose price-source warning already names its substitute (with the basis it
+    # ignores) keeps the shorter "stands in for the mark" line in the notes only
+    named = {w.split(":", 1)[0] for w in out if "a substitute from" in w}
     for note in (*market.notes, *_as_list(getattr(info, "notes", None))):
         low = note.lower()
+        if "stands in for the mark" in low and note.split(":", 1)[0] in named:
+            continue
         if any(word in low for word in _WARNING_WORDS) and note not in out:
             out.append(note)
     n_liq = int(metrics.get("n_liquidations", 0) or 0)

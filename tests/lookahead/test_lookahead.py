@@ -166,4 +166,8 @@ def test_a_sweep_refuses_a_peeking_policy_in_its_rows(peeking_project: Path) -> 
     peeking = t[t["status"] == "error"]
     assert set(peeking["policy"]) == {"peek"}
     assert set(peeking["error_type"]) == {"LookaheadError"}
-    assert peeking["error"].str.startswith("policy.name: policy 'peek' looks ahead: with the data cut").all()
+    assert (
+        peeking["error"]
+        .str.startswith("policy.name: policy 'peek' looks ahead: with the data cut")
+        .all()
+    )

@@ -89,7 +89,10 @@ def test_meta_records_what_the_run_was() -> None:
     assert meta["resolved_config"]["period"]["end"] == "2023-01-08T00:00:00Z"
     assert meta["name"] == "eth_l1_basket" and meta["timeframe"] == "1h"
     assert meta["legs"] == ["binance ETH/USD:ETH"]
-    assert any("stands in for the mark" in w for w in meta["warnings"])
+    # the substitute is one warning (with the basis it ignores); the short line stays a note
+    subs = [w for w in meta["warnings"] if w.startswith("binance ETH/USD:ETH:")]
+    assert len(subs) == 1 and "a substitute from another market type" in subs[0], subs
+    assert any("stands in for the mark" in n for n in meta["notes"])
     digest = hashlib.sha256((meta["config_hash"] + meta["data_fingerprint"]).encode()).hexdigest()[
         :8
     ]
