@@ -75,18 +75,7 @@ def test_a_new_policy_file_is_picked_up_and_checked(tmp_path):
     assert [p.name for p in found] == ["peeking.py", "trend_half.py"]
     n = 12
     prices = 100.0 + np.array([0, 3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5], dtype=float)
-    ctx = PolicyContext.from_arrays(
-        times=START + np.arange(n, dtype=np.int64) * H,
-        bar_ns=H,
-        spot_close=prices[:, None],
-        weights=[1.0],
-        hedge_price=prices[:, None],
-        coin_usd=prices[:, None],
-        funding_rate=np.zeros((n, 1)),
-        funding_events=np.zeros((n, 1), dtype=np.int64),
-        legs=("a",),
-        base_ratio=1.0,
-    )
+    ctx = _one_coin_context(prices)
     cuts = list(range(1, n))
     assert first_changed_cut(load(folder / "trend_half.py"), {}, ctx, cuts) is None
     # the peeking policy compares bar t with bar t+2: cut at 1 row, its row 0 (t+2 unknown -> 0.5)
@@ -116,7 +105,16 @@ def test_truncation_check_catches_a_centred_window(tmp_path):
     fn = load_policy("peek", [d])
     n = 12
     prices = 100.0 + np.arange(n, dtype=float) ** 2
-    ctx = PolicyContext.from_arrays(
+    ctx = _one_coin_context(prices)
+    full = compute_targets(fn, ctx, {})
+    part = compute_targets(fn, ctx.truncate(n - 3), {})
+    assert not np.array_equal(part, full[: n - 3])
+
+
+def _one_coin_context(prices: np.ndarray) -> PolicyContext:
+    """Hourly bars of one coin that is also the hedge, no funding."""
+    n = len(prices)
+    return PolicyContext.from_arrays(
         times=START + np.arange(n, dtype=np.int64) * H,
         bar_ns=H,
         spot_close=prices[:, None],
@@ -128,6 +126,3 @@ def test_truncation_check_catches_a_centred_window(tmp_path):
         legs=("a",),
         base_ratio=1.0,
     )
-    full = compute_targets(fn, ctx, {})
-    part = compute_targets(fn, ctx.truncate(n - 3), {})
-    assert not np.array_equal(part, full[: n - 3])

@@ -368,22 +368,16 @@ def _finish(
     a minute apart. ``lines`` are the source line numbers, named in errors."""
     lines = np.arange(1, len(times) + 1) if lines is None else np.asarray(lines)
     frame = pd.DataFrame(data, index=pd.DatetimeIndex(times, name=INDEX_NAME))
-    order = np.argsort(frame.index.asi8, kind="stable")
-    frame, lines = frame.iloc[order], lines[order]
-    dup = frame.index.duplicated(keep=False)
-    if dup.any():
-        rows = frame[dup]
-        conflicting = rows.groupby(level=0).nunique(dropna=False).gt(1).any(axis=1)
-        if conflicting.any():
-            first = conflicting[conflicting].index[0]
-            at = np.flatnonzero(frame.index == first)
-            raise DataValidationError(
-                f"{where} lines {', '.join(str(lines[i]) for i in at)}: "
-                f"{int(conflicting.sum())} timestamp(s) with different values "
-                f"(first at {first:%Y-%m-%d %H:%M} UTC){hint}"
-            )
-        keep = ~frame.index.duplicated(keep="first")
-        frame, lines = frame[keep], lines[keep]
+    frame, lines, conflict = _sorted_unique(frame, lines)
+    if conflict is not None:
+        first, count = conflict
+        at = np.flatnonzero(frame.index == first)
+        raise DataValidationError(
+            f"{where} lines {', '.join(str(lines[i]) for i in at)}: "
+            f"{count} timestamp(s) with different values "
+            f"(first at {first:%Y-%m-%d %H:%M} UTC){hint}"
+        )
+    frame, lines = _drop_repeats(frame, lines)
     if series is Series.FUNDING and len(frame) > 1:
         close = np.diff(frame.index.asi8) < MIN_FUNDING_SPACING_NS
         if close.any():
@@ -547,22 +541,37 @@ def combine_frames(frames: list[pd.DataFrame], paths: tuple[Path, ...]) -> pd.Da
     if len(frames) == 1:
         return frames[0]
     origin = np.concatenate([np.full(len(f), i) for i, f in enumerate(frames)])
-    both = pd.concat(frames, axis=0)
-    order = np.argsort(both.index.asi8, kind="stable")
-    both, origin = both.iloc[order], origin[order]
-    dup = both.index.duplicated(keep=False)
-    if dup.any():
-        rows = both[dup]
-        conflicting = rows.groupby(level=0).nunique(dropna=False).gt(1).any(axis=1)
-        if conflicting.any():
-            first = conflicting[conflicting].index[0]
-            names = sorted({str(paths[i]) for i in origin[both.index == first]})
-            raise DataValidationError(
-                f"{' and '.join(names)} disagree at {first:%Y-%m-%d %H:%M} UTC "
-                f"({int(conflicting.sum())} time(s) with different values)"
-            )
-        both = both[~both.index.duplicated(keep="first")]
-    return both
+    both, origin, conflict = _sorted_unique(pd.concat(frames, axis=0), origin)
+    if conflict is not None:
+        first, count = conflict
+        names = sorted({str(paths[i]) for i in origin[both.index == first]})
+        raise DataValidationError(
+            f"{' and '.join(names)} disagree at {first:%Y-%m-%d %H:%M} UTC "
+            f"({count} time(s) with different values)"
+        )
+    return _drop_repeats(both, origin)[0]
+
+
+def _sorted_unique(
+    frame: pd.DataFrame, tags: np.ndarray
+) -> tuple[pd.DataFrame, np.ndarray, tuple[pd.Timestamp, int] | None]:
+    """``frame`` (and its per-row ``tags``) sorted by time, stable, and the first timestamp
+    that repeats with different values and how many do, if any (equal repeats are harmless)."""
+    order = np.argsort(frame.index.asi8, kind="stable")
+    frame, tags = frame.iloc[order], tags[order]
+    dup = frame.index.duplicated(keep=False)
+    if not dup.any():
+        return frame, tags, None
+    conflicting = frame[dup].groupby(level=0).nunique(dropna=False).gt(1).any(axis=1)
+    if not conflicting.any():
+        return frame, tags, None
+    return frame, tags, (conflicting[conflicting].index[0], int(conflicting.sum()))
+
+
+def _drop_repeats(frame: pd.DataFrame, tags: np.ndarray) -> tuple[pd.DataFrame, np.ndarray]:
+    """The first row of each timestamp (after :func:`_sorted_unique` found no conflict)."""
+    keep = ~frame.index.duplicated(keep="first")
+    return frame[keep], tags[keep]
 
 
 def slice_frame(
