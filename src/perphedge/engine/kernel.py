@@ -579,7 +579,7 @@ def run_kernel(
                     REASON_LIQUIDATION,
                 )  # fmt: skip
                 n_ev = _rec_event(
-                    events, n_ev, t, EV_LIQUIDATION, j, lfee, lfee * x1, pl, n_closed, cur_tgt[j],
+                    events, n_ev, t, EV_LIQUIDATION, j, lfee, lfee * x1, fill, n_closed, cur_tgt[j],
                     math.nan,
                 )  # fmt: skip
 
