@@ -999,6 +999,23 @@ def _validate(c: Config) -> None:  # noqa: C901 - a flat list of rules reads bes
         c.data.max_fill_bars >= 0, "data.max_fill_bars", f"must be >= 0, got {c.data.max_fill_bars}"
     )
     _validate_ranges(c)
+    _check_band_top_below_maintenance(c.collateral.leverage_band[1], c.hedge.legs)
+
+
+def _check_band_top_below_maintenance(hi: float, legs: tuple[LegConfig, ...]) -> None:
+    """No exchange lets a position open at or above 1/maintenance_margin: it would be past
+    maintenance margin the moment it opened. The band's top is the most leverage a trade may open
+    (docs/engine.md, step 4), so it must stay below that limit for every leg."""
+    for i, leg in enumerate(legs):
+        if not 0 < leg.maintenance_margin < 1:
+            continue  # reported by its own rule
+        limit = 1.0 / leg.maintenance_margin
+        _check(
+            hi < limit,
+            "collateral.leverage_band[1]",
+            f"{hi:g} is at or above 1/maintenance_margin of hedge.legs[{i}] "
+            f"({leg.maintenance_margin:g}); it must be below {limit:g}",
+        )
 
 
 def _check_covers(legs: tuple[LegConfig, ...], coins: tuple[str, ...]) -> None:

@@ -151,6 +151,16 @@ def test_config_is_frozen_and_picklable() -> None:
             "expected a list of 2 items, got 3",
         ),
         (
+            ["hedge.legs[0].maintenance_margin=0.2", "collateral.leverage_band=[1.5, 5]"],
+            "collateral.leverage_band[1]",
+            "5 is at or above 1/maintenance_margin of hedge.legs[0] (0.2); it must be below 5",
+        ),
+        (
+            ["hedge.legs[0].maintenance_margin=0.1", "collateral.leverage_band=[1.5, 12]"],
+            "collateral.leverage_band[1]",
+            "12 is at or above 1/maintenance_margin of hedge.legs[0] (0.1); it must be below 10",
+        ),
+        (
             ["collateral.target_leverage=9"],
             "collateral.target_leverage",
             "9.0 is outside leverage_band [1.5, 5.0]",
@@ -326,3 +336,10 @@ def test_enum_typos_and_collateral_conflict_say_how_to_fix() -> None:
     )
     err = error_of(minimal(), ["collateral.initial_leverage=3", "collateral.usd=500"])
     assert err.detail.endswith("e.g. --set collateral.initial_leverage=null)")
+
+
+def test_band_top_just_below_one_over_maintenance_is_accepted() -> None:
+    c = load_config(
+        minimal(), ["hedge.legs[0].maintenance_margin=0.1", "collateral.leverage_band=[1.5, 9.99]"]
+    )
+    assert c.collateral.leverage_band == (1.5, 9.99)

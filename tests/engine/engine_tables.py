@@ -99,8 +99,8 @@ def free_leg(kind=InstrumentKind.INVERSE, size=10.0, **kw) -> LegParams:
 def make_params(**kw) -> EngineParams:
     """Engine params with no costs, one free inverse leg, and daily rebalancing by default.
 
-    Margin is not managed and the leverage band is wide open, so the initial-margin cap (which
-    without margin management is the band's top) never binds unless a test sets a band: the
+    Margin is not managed and the leverage band is wide open, so the initial-margin cap (the
+    band's top) never binds unless a test sets a band: the
     hand tables test sizing and accounting, tests/engine/test_margin_cap.py tests the cap.
     """
     base = dict(

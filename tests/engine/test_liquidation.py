@@ -91,3 +91,16 @@ def test_rehedge_uses_the_target_in_force_when_the_row_is_nan():
     )
     assert list(r.timeseries["contracts_0"]) == [-800.0, -800.0, -1000.0, -1000.0]
     assert (r.events["kind"] == "liquidation").sum() == 1
+
+
+def test_rehedge_reopens_at_the_close_of_the_liquidation_bar_itself():
+    # Liquidated inside bar 2 (high 2,700 >= P_liq 2,653.33); the reopening trade is dated bar 2,
+    # not bar 3: q* = -B/S = -4*2500/10 = -1000 contracts sold at bar 2's close, 2,500.
+    r = _run(manage_margin=True, leverage_band=(1.5, 20.0), leverage_target=3.0)
+    ev = r.events
+    t_liq = ev.loc[ev["kind"] == "liquidation", "time"].iloc[0]
+    reopen = ev[(ev["kind"] == "rebalance") & (ev["time"] == t_liq)]
+    assert t_liq == r.timeseries.index[2]
+    assert list(reopen["contracts"]) == [-1000.0]
+    assert reopen["price"].iloc[0] == 2500.0
+    assert (ev.loc[ev["kind"] == "rebalance", "time"] > t_liq).sum() == 0

@@ -3,6 +3,7 @@ rule): a liquidated leg is not reopened on an empty wallet, and a target beyond 
 band's top is cut to it."""
 
 import numpy as np
+import pytest
 from engine_tables import HOUR, col, free_leg, make_market, make_params
 
 from perphedge.domain import InstrumentKind
@@ -67,3 +68,48 @@ def test_linear_leg_is_capped_in_lots():
     )
     r = simulate(m, p, col([1.0, 1.0]))
     assert r.timeseries["contracts_0"].iloc[0] == -0.666
+
+
+def test_cap_leaves_room_for_the_trades_own_fee():
+    # As above, with a 0.1 % taker fee: n*S/P <= 3*(1 - n*S/P*0.001) -> n <= 900/1.003 = 897.3.
+    # 897 contracts: notional 2.99 ETH, fee 0.00299 ETH, leverage 2.99/0.99701 = 2.999 <= 3;
+    # 898 would be 2.99333/0.997007 = 3.0023 > 3.
+    m = _market([3000.0] * 2)
+    p = make_params(
+        capital=12_000.0,
+        collateral_usd=3_000.0,
+        manage_margin=False,
+        leverage_band=(1.5, 3.0),
+        legs=(free_leg(taker_fee=0.001),),
+    )
+    r = simulate(m, p, col([1.0, 1.0]))
+    ts = r.timeseries
+    assert ts["contracts_0"].iloc[0] == -897.0
+    assert ts["collateral_coin_0"].iloc[0] == pytest.approx(1 - 0.00299, rel=1e-12)
+    assert ts["leverage_0"].iloc[0] == pytest.approx(2.99 / 0.99701, rel=1e-12)
+    assert ts["leverage_0"].iloc[0] <= 3.0
+
+
+def test_with_management_the_margin_is_moved_in_before_the_order():
+    # Same book with management on (band [1.5, 3], target 2): the 1,200-contract target (4x on
+    # 1 ETH) does not fit under 3x, so collateral comes first: 4 ETH notional / 2 = 2 ETH margin,
+    # i.e. 1 ETH bought with 3,000 USDC, then the full 1,200 contracts are sold. The account
+    # stays delta-neutral: X = 2 - 12,000/3,000 = -2 ETH = -6,000 USD = -h*B (B = 6,000 USDC).
+    m = _market([3000.0] * 2)
+    p = make_params(
+        capital=12_000.0,
+        collateral_usd=3_000.0,
+        manage_margin=True,
+        leverage_band=(1.5, 3.0),
+        leverage_target=2.0,
+    )
+    r = simulate(m, p, col([1.0, 1.0]))
+    ts = r.timeseries
+    assert list(ts["contracts_0"]) == [-1200.0, -1200.0]
+    assert ts["collateral_coin_0"].iloc[0] == pytest.approx(2.0, rel=1e-12)
+    assert ts["units_USDC"].iloc[0] == pytest.approx(6_000.0, rel=1e-12)
+    assert ts["leverage_0"].iloc[0] == pytest.approx(2.0, rel=1e-12)
+    ev = r.events[r.events["time"] == ts.index[0]]
+    assert list(ev["kind"]) == ["topup", "rebalance"]
+    assert ev["coins"].iloc[0] == pytest.approx(1.0, rel=1e-12)
+    assert ts["actual_ratio_0"].iloc[0] == pytest.approx(1.0, rel=1e-12)

@@ -31,6 +31,9 @@ Choices where docs/engine.md leaves room (each pinned by a test under tests/engi
   management) is closed at the previous mark close, not at the stale ``P_liq``; a wallet left
   negative by the close is floored at 0 (the exchange absorbs it) and the difference booked
   under ``hedge_price``.
+- The opening-margin cap (band top times the margin balance after the trade's fee) applies
+  always; with margin management on, a growth it would cut is funded first by a top-up to the
+  target leverage at the same close, recorded before the trade.
 - Top-ups and withdrawals move the basket's own holding of the margin coin across without a
   trade; the other coins are sold (bought) pro rata to their current values. Linear legs' USDT
   needs no second spot trade.
@@ -237,19 +240,48 @@ def _actual_ratio(inv, delta_neutral, q, S, E, C, P, B):
 
 
 @register_jitable
-def _cap_by_margin(inv, qs, q, S, E, C, mk, lev_max):
-    """The exchange's initial-margin rule when nobody adds collateral: a trade may grow the short
-    only up to ``lev_max`` times the margin balance there is (none at all on an empty wallet).
+def _cap_by_margin(inv, qs, q, S, E, C, mk, lev_max, fill, f):
+    """The exchange's initial-margin rule: a trade may grow the short only up to ``lev_max``
+    times the margin balance left after the trade's own fee (none at all on an empty wallet).
+    With ``n0`` the short now, the new short ``n`` must satisfy ``n*S/mk <= lev_max*(mb -
+    (n - n0)*S*f/fill)`` (inverse; linear: ``n*mk <= lev_max*(mb - (n - n0)*fill*f)``).
     Reductions are never capped."""
     mb = margin_balance(C, _upnl(inv, q, S, E, mk))
+    n0 = -q if q < 0.0 else 0.0
     if not mb > 0.0:
         n_max = 0.0
     elif inv:
-        n_max = math.floor(lev_max * mb * mk / S)
+        # written so that without a fee it is exactly floor(lev_max * mb * mk / S)
+        n_max = lev_max * (mb + n0 * S * f / fill) * mk / S / (1.0 + lev_max * f * mk / fill)
+        n_max = math.floor(n_max)
     else:
-        n_max = math.floor(lev_max * mb / mk / S) * S
+        n_max = lev_max * (mb + n0 * fill * f) / mk / (1.0 + lev_max * fill * f / mk)
+        n_max = math.floor(n_max / S) * S
     floor_q = q if q < -n_max else -n_max
     return qs if qs > floor_q else floor_q
+
+
+@register_jitable
+def _leverage(inv, q, S, E, C, mk):
+    """Notional over margin balance at the mark (0 when flat, inf on an empty balance)."""
+    if q == 0.0:
+        return 0.0
+    mb = margin_balance(C, _upnl(inv, q, S, E, mk))
+    if mb > 0.0:
+        return _notional(inv, q, S, mk) / mb
+    return math.inf
+
+
+@register_jitable
+def _prefund_need(inv, q, E, C, dq, fill, S, f, mk, lev_target):
+    """Margin units to add before trading ``dq`` at ``fill`` so that the position after the trade
+    (and its fee) sits at ``lev_target`` at the mark (<= 0: none needed)."""
+    if inv:
+        q2, E2, c2, _r, _f = apply_trade_inverse(q, E, C, dq, fill, S, f)
+    else:
+        q2, E2, c2, _r, _f = apply_trade_linear(q, E, C, dq, fill, f)
+    u2 = _upnl(inv, q2, S, E2, mk)
+    return _notional(inv, q2, S, mk) / lev_target - u2 - c2
 
 
 @register_jitable
@@ -547,7 +579,7 @@ def run_kernel(
                     REASON_LIQUIDATION,
                 )  # fmt: skip
                 n_ev = _rec_event(
-                    events, n_ev, t, EV_LIQUIDATION, j, lfee, lfee * x1, pl, n_closed, cur_tgt[j],
+                    events, n_ev, t, EV_LIQUIDATION, j, lfee, lfee * x1, fill, n_closed, cur_tgt[j],
                     math.nan,
                 )  # fmt: skip
 
@@ -613,10 +645,35 @@ def run_kernel(
                 qs = 0.0
             else:
                 qs = _target_position(inv, delta_neutral, q[j], S[j], E[j], C[j], P, B, h)
-                if not manage_margin:
-                    # no top-ups will follow: the short cannot outgrow its margin (step 5 funds
-                    # it otherwise, at this same close)
-                    qs = _cap_by_margin(inv, qs, q[j], S[j], E[j], C[j], mk, lev_hi)
+                fl = P * (1.0 + slip[j]) if qs > q[j] else P * (1.0 - slip[j])
+                qc = _cap_by_margin(inv, qs, q[j], S[j], E[j], C[j], mk, lev_hi, fl, fee[j])
+                trades_now = math.isnan(actual) or abs(actual - h) > band
+                grow_usd = abs(qs - q[j]) * S[j] if inv else abs(qs - q[j]) * P
+                if manage_margin and qc > qs and trades_now and not grow_usd < min_trade:
+                    # The order needs margin first: move collateral in (as step 5 would) so the
+                    # target opens at the target leverage after its fee, then trade.
+                    need = _prefund_need(inv, q[j], E[j], C[j], qs - q[j], fl, S[j], fee[j], mk,
+                                         lev_target)  # fmt: skip
+                    if need > 0.0:
+                        lev0 = _leverage(inv, q[j], S[j], E[j], C[j], mk)
+                        got, fe, sl, n_tr = _collateral_in(
+                            t, j, need, a, spot, x1, leg_coin[j], not inv, spot_slip, spot_fee,
+                            trades, n_tr,
+                        )  # fmt: skip
+                        if got > 0.0:
+                            C[j] += got
+                            attr[A_FEES] -= fe
+                            attr[A_SLIP] -= sl
+                            fees_cum += fe
+                            slip_cum += sl
+                            n_ev = _rec_event(
+                                events, n_ev, t, EV_TOPUP, j, got, got * x1, x1, q[j], lev_target,
+                                lev0,
+                            )  # fmt: skip
+                            qc = _cap_by_margin(
+                                inv, qs, q[j], S[j], E[j], C[j], mk, lev_hi, fl, fee[j]
+                            )
+                qs = qc
             dq = qs - q[j]
             if dq == 0.0:
                 continue

@@ -326,6 +326,35 @@ def _unhedged_curve(a, spot, wallet, coin_usd, cash, out):
 # ---------------------------------------------------------------------------------------------
 
 
+def funding_mark_used(inverse: bool, S: float, rate: float, per_unit: float) -> float:
+    """The mark a bar's funding was paid at, recovered from what was paid: ``S*rate/per_unit``
+    (inverse, per_unit = ``S*r/mark``) or ``per_unit/rate`` (linear, per_unit = ``r*mark``).
+
+    With one event in the bar it is that event's mark (the record's mark price, else the bar's
+    mark open); with several, the one mark that gives the same payment from the summed rate, so
+    a funding row recomputes as ``coins = -contracts*S*rate/price`` (inverse) or
+    ``-contracts*rate*price`` (linear). NaN where the rate or the payment is 0 (no mark matters).
+    """
+    if rate == 0.0 or per_unit == 0.0:
+        return math.nan
+    return S * rate / per_unit if inverse else per_unit / rate
+
+
+def _funding_rows_priced(ev: np.ndarray, arrs: dict[str, np.ndarray], params) -> np.ndarray:
+    """The event ledger with each funding row's price set to the mark used for the payment."""
+    ev = ev.copy()
+    for i in np.flatnonzero(ev[:, 1] == kn.EV_FUNDING):
+        t, j = int(ev[i, 0]), int(ev[i, 2])
+        leg = params.legs[j]
+        ev[i, 5] = funding_mark_used(
+            leg.kind is InstrumentKind.INVERSE,
+            leg.contract_size,
+            float(arrs["funding_rate"][t, j]),
+            float(arrs["funding_per_unit"][t, j]),
+        )
+    return ev
+
+
 def simulate(market: MarketArrays, params: EngineParams, targets: np.ndarray) -> Result:
     """Replay the hedged basket bar by bar (docs/engine.md) and return a :class:`Result`."""
     arrs = _validate_market(market)
@@ -597,7 +626,7 @@ def simulate(market: MarketArrays, params: EngineParams, targets: np.ndarray) ->
         },
         columns=list(TRADE_COLUMNS),
     )
-    ev = events[:n_ev]
+    ev = _funding_rows_priced(events[:n_ev], arrs, params)
     events_df = pd.DataFrame(
         {
             "time": index[ev[:, 0].astype(np.int64)],
