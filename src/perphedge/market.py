@@ -389,6 +389,15 @@ class _Reader:
             )
         else:
             step, n = self.timeframe.ns, self.grid.size
+            off_grid = (times - self.start_ns) % step != 0
+            if off_grid.any():
+                shift = loaded.meta.get("bar_offset")
+                clock = f" (its bars are shifted by {shift})" if shift else ""
+                raise DataValidationError(
+                    f"{loaded.path}: bars open at {_ts(int(times[off_grid][0]))}{clock}, off "
+                    f"this run's {self.timeframe} bars that open at {_ts(self.start_ns)}; a "
+                    "price is never read on another clock"
+                )
             pos = (times - self.start_ns) // step
             present = np.zeros(n, dtype=bool)
             present[pos] = True
