@@ -45,7 +45,7 @@ import pandas as pd
 from perphedge.config import FundingGaps, GapPolicy, MarkSubstitute
 from perphedge.data.loader import LoadedSeries, load
 from perphedge.data.store import SeriesKey, Store
-from perphedge.data.validate import Gap, grid_offset_ns
+from perphedge.data.validate import Gap, bar_offset_ns, grid_offset_ns
 from perphedge.domain import InstrumentKind, MarketType, Series, Timeframe
 from perphedge.engine.types import MarketArrays
 from perphedge.errors import ConfigError, DataValidationError
@@ -215,10 +215,11 @@ def _venue(exchange: str) -> str:
     return _VENUE_NAMES.get(exchange, exchange.capitalize())
 
 
-def make_grid(timeframe: Timeframe, start: Any, end: Any) -> np.ndarray:
-    """Bar opens (int64 ns, UTC) of ``timeframe`` in ``[start, end)``, on the data grid."""
+def make_grid(timeframe: Timeframe, start: Any, end: Any, offset_ns: int = 0) -> np.ndarray:
+    """Bar opens (int64 ns, UTC) of ``timeframe`` in ``[start, end)``, on the data grid
+    shifted by ``offset_ns`` (daily bars on the 08:00 UTC clock: ``offset_ns`` = 8h)."""
     s, e = _utc(start).value, _utc(end).value
-    step, off = timeframe.ns, grid_offset_ns(timeframe)
+    step, off = timeframe.ns, grid_offset_ns(timeframe) + int(offset_ns)
     first = s + (-(s - off)) % step
     if first >= e:
         return np.empty(0, dtype=np.int64)
@@ -250,16 +251,20 @@ class _Candles:
     meta: dict[str, Any]
 
 
-def finer_timeframe(stored: Sequence[Timeframe], target: Timeframe) -> Timeframe | None:
-    """The finest of ``stored`` that divides ``target`` and shares its grid, else ``None``.
+def finer_timeframe(
+    stored: Sequence[Timeframe], target: Timeframe, offset_ns: int = 0
+) -> Timeframe | None:
+    """The finest of ``stored`` that divides ``target`` and shares its grid (shifted by
+    ``offset_ns``), else ``None``.
 
-    A 4h bar is built from 1h (or 2h, 30m) candles; a week (opening on Monday) from days."""
+    A 4h bar is built from 1h (or 2h, 30m) candles; a week (opening on Monday) from days; a
+    day on the 08:00 UTC clock from 1h or 8h candles."""
     fits = [
         tf
         for tf in stored
         if tf.ns < target.ns
         and target.ns % tf.ns == 0
-        and (grid_offset_ns(target) - grid_offset_ns(tf)) % tf.ns == 0
+        and (grid_offset_ns(target) + int(offset_ns) - grid_offset_ns(tf)) % tf.ns == 0
     ]
     return min(fits, key=lambda tf: tf.ns) if fits else None
 
@@ -306,6 +311,7 @@ class _Reader:
     gap_policy: GapPolicy
     max_fill_bars: int
     funding_gaps: FundingGaps = FundingGaps.FOLLOW
+    offset_ns: int = 0  # the run's bar grid shift (``offset``)
     notes: list[str] = field(default_factory=list)
     sources: dict[str, SourceInfo] = field(default_factory=dict)
     built_from: dict[SeriesKey, Timeframe] = field(default_factory=dict)
@@ -343,11 +349,22 @@ class _Reader:
             and k.timeframe is not None
         ]
 
+    def on_clock(self, key: SeriesKey) -> bool:
+        """``key`` is stored with its bars on this run's clock (its ``bar_offset`` = ``offset``)."""
+        if not self.store.exists(key):
+            return False
+        try:
+            shift = bar_offset_ns(self.store.read_meta(key).get("bar_offset"))
+        except ValueError:
+            return False  # a malformed bar_offset: the load reports it
+        return shift == self.offset_ns
+
     def finer(self, key: SeriesKey) -> SeriesKey | None:
-        """The stored finer series ``key`` can be resampled from (if ``key`` is not stored)."""
-        if key.timeframe is None or self.store.exists(key):
+        """The stored finer series ``key`` can be resampled from (if ``key`` is not stored on
+        this run's clock)."""
+        if key.timeframe is None or self.on_clock(key):
             return None
-        tf = finer_timeframe(self.stored_timeframes(key), key.timeframe)
+        tf = finer_timeframe(self.stored_timeframes(key), key.timeframe, self.offset_ns)
         return None if tf is None else SeriesKey(key.exchange, key.symbol, key.series, tf)
 
     def available(self, key: SeriesKey) -> bool:
@@ -716,20 +733,23 @@ def build_market(
     max_fill_bars: int = 0,
     mark_substitute: MarkSubstitute | str = MarkSubstitute.AUTO,
     funding_gaps: FundingGaps | str = FundingGaps.FOLLOW,
+    offset: Timeframe | str | None = None,
 ) -> tuple[MarketArrays, MarketInfo]:
-    """Load and align everything a run needs; see the module docstring for the rules."""
+    """Load and align everything a run needs; see the module docstring for the rules.
+    ``offset`` shifts the bar grid (``1d`` with ``8h``: bars open and close at 08:00 UTC)."""
     tf = Timeframe.parse(timeframe)
     gp = _gap_policy(gap_policy)
     ms = _mark_substitute(mark_substitute)
     fg = _enum(funding_gaps, FundingGaps)
     if not legs:
         raise ConfigError("hedge.legs", "at least one hedge leg is needed")
-    grid = make_grid(tf, start, end)
+    shift = bar_offset_ns(offset)
+    grid = make_grid(tf, start, end, shift)
     if grid.size == 0:
         raise ConfigError(
             "period", f"no {tf} bar opens in [{_utc(start)}, {_utc(end)}); widen the period"
         )
-    reader = _Reader(store, tf, grid, gp, int(max_fill_bars), fg)
+    reader = _Reader(store, tf, grid, gp, int(max_fill_bars), fg, offset_ns=shift)
     warnings: list[str] = []
     notes = reader.notes
     if grid[0] != _utc(start).value:

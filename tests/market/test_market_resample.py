@@ -136,3 +136,27 @@ def test_an_exactly_stored_timeframe_is_preferred_over_resampling(tmp_path):
     m, info = build(store)
     assert m.spot_close[0, 0] == 123.5
     assert not any(n.startswith("binance SOL/USDT ohlcv 4h built") for n in info.notes)
+
+
+def test_daily_bars_on_the_0800_clock_from_1h_spot_and_8h_perp(tmp_path):
+    """offset 8h: the day [08:00, 08:00 next day) from 24 hourly spot bars and three 8h perp
+    bars; the close is the 07:00 hour's close, never a 00:00 close."""
+    s = Store(tmp_path / "data")
+    s.write(SeriesKey("binance", "SOL/USDT", "ohlcv", "1h"), hourly("2024-01-01", 72, 20))
+    s.write(SeriesKey("binance", "ETH/USDT", "ohlcv", "1h"), hourly("2024-01-01", 72, 2000))
+    perp = hourly("2024-01-01", 9, 2000)  # reuse the shape on an 8h index
+    perp.index = pd.date_range("2024-01-01", periods=9, freq="8h", tz="UTC", name="timestamp")
+    s.write(SeriesKey("binance", "ETH/USD:ETH", "ohlcv", "8h"), perp, INV)
+    s.write(SeriesKey("binance", "ETH/USD:ETH", "funding"), funding_8h("2024-01-01", 9), INV)
+    m, info = build(
+        s, timeframe="1d", offset="8h", start="2024-01-01 08:00", end="2024-01-03 08:00"
+    )
+    assert list(m.index.strftime("%d %H:%M")) == ["01 08:00", "02 08:00"]
+    # spot hour i: open 20 + i, close 20.5 + i; the first day is hours 8..31
+    np.testing.assert_array_equal(m.spot_close[:, 0], [20.5 + 31, 20.5 + 55])
+    # perp 8h bar i: close 2000.5 + i; the first day is bars 1, 2, 3 (08:00, 16:00, 00:00)
+    np.testing.assert_array_equal(m.trade_close[:, 0], [2000.5 + 3, 2000.5 + 6])
+    np.testing.assert_array_equal(m.funding_events[:, 0], [3, 3])  # three 8h funding events a day
+    assert "binance SOL/USDT ohlcv 1d built from 1h candles" in m.notes
+    assert "binance ETH/USD:ETH ohlcv 1d built from 8h candles" in m.notes
+    assert finer_timeframe([Timeframe.parse("8h")], Timeframe.parse("1d"), 3 * 3600 * 10**9) is None
