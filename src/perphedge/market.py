@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import Enum
@@ -251,6 +252,14 @@ class _Candles:
     meta: dict[str, Any]
 
 
+def shifted_source(timeframe: Timeframe, offset_ns: int) -> Timeframe:
+    """Exchange candles (on the epoch grid) that build bars of ``timeframe`` shifted by
+    ``offset_ns``: 1h, or the finer step both the offset and the bar are multiples of."""
+    hour = Timeframe.parse("1h").ns
+    step = math.gcd(math.gcd(int(offset_ns), timeframe.ns), hour)
+    return Timeframe(step // 1_000_000)
+
+
 def finer_timeframe(
     stored: Sequence[Timeframe], target: Timeframe, offset_ns: int = 0
 ) -> Timeframe | None:
@@ -359,6 +368,10 @@ class _Reader:
             return False  # a malformed bar_offset: the load reports it
         return shift == self.offset_ns
 
+    def fetchable(self) -> Timeframe:
+        """Exchange candles that build this run's shifted bars (see :func:`shifted_source`)."""
+        return shifted_source(self.timeframe, self.offset_ns)
+
     def finer(self, key: SeriesKey) -> SeriesKey | None:
         """The stored finer series ``key`` can be resampled from (if ``key`` is not stored on
         this run's clock)."""
@@ -383,6 +396,9 @@ class _Reader:
             return hit
         fine = self.finer(key)
         read_key = fine or key
+        if fine is None and self.offset_ns and not self.store.exists(key):
+            # nothing to read: name the candles an exchange serves that build this clock's bars
+            read_key = SeriesKey(key.exchange, key.symbol, key.series, self.fetchable())
         loaded = load(
             self.store,
             read_key.exchange,
@@ -904,8 +920,12 @@ def required_data(
     store: Store | None = None,
     start: Any = None,
     end: Any = None,
+    offset: Timeframe | str | None = None,
 ) -> list[SeriesKey]:
     """The series a run needs, each once, in a stable order.
+
+    With ``offset`` (bars shifted off the epoch grid) the candles are listed at the timeframe
+    an exchange serves that builds them (1h for days on the 08:00 UTC clock).
 
     Without ``store``: what a download should fetch (spot candles of every basket coin and of
     each inverse leg's margin coin; per leg the funding, the perp's last-price candles, and the
@@ -914,6 +934,8 @@ def required_data(
     accepted for symmetry with :func:`build_market` and do not change the list.
     """
     tf = Timeframe.parse(timeframe)
+    if bar_offset_ns(offset):
+        tf = shifted_source(tf, bar_offset_ns(offset))
     ms = _mark_substitute(mark_substitute)
     out: list[SeriesKey] = [spot_series_for(spot_exchange, c, quote, tf) for c in coins]
     for leg in legs:

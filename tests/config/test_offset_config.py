@@ -51,3 +51,19 @@ def test_offset_is_parsed_and_hashed_only_when_given():
 def test_bad_offsets_name_the_key(extra, message):
     with pytest.raises(ConfigError, match=message):
         load_config(raw(**extra))
+
+
+def test_download_list_of_a_shifted_daily_run_is_hourly():
+    """``backtest download CONFIG`` fetches the 1h candles that build 08:00 days."""
+    from perphedge.runner import required_data
+
+    got = [
+        (k.symbol, k.series.value, None if k.timeframe is None else str(k.timeframe))
+        for k, _, _ in required_data(load_config(raw()))
+    ]
+    assert got == [
+        ("BTC/USDT", "ohlcv", "1h"),
+        ("BTC/USD:BTC", "mark", "1h"),
+        ("BTC/USD:BTC", "ohlcv", "1h"),
+        ("BTC/USD:BTC", "funding", None),
+    ]

@@ -160,3 +160,14 @@ def test_daily_bars_on_the_0800_clock_from_1h_spot_and_8h_perp(tmp_path):
     assert "binance SOL/USDT ohlcv 1d built from 1h candles" in m.notes
     assert "binance ETH/USD:ETH ohlcv 1d built from 8h candles" in m.notes
     assert finer_timeframe([Timeframe.parse("8h")], Timeframe.parse("1d"), 3 * 3600 * 10**9) is None
+
+
+def test_missing_series_on_a_shifted_clock_names_the_hourly_download(tmp_path):
+    """Exchanges serve daily candles that open at 00:00 UTC: the download that builds 08:00
+    days is the hourly one."""
+    from perphedge.errors import MissingDataError
+
+    s = make_store(tmp_path)
+    with pytest.raises(MissingDataError, match=r"XRP_USDT-1h-ohlcv\.parquet") as info:
+        build(s, timeframe="1d", offset="8h", coins=["XRP"], start="2024-01-01 08:00")
+    assert "--symbol XRP/USDT --series ohlcv --timeframe 1h" in str(info.value)
