@@ -49,7 +49,7 @@ from perphedge.data.store import SeriesKey, Store
 from perphedge.data.validate import Gap, bar_offset_ns, grid_offset_ns
 from perphedge.domain import InstrumentKind, MarketType, Series, Timeframe
 from perphedge.engine.types import MarketArrays
-from perphedge.errors import ConfigError, DataValidationError
+from perphedge.errors import ConfigError, DataValidationError, PerphedgeError
 
 _HOUR_NS = 3_600 * 10**9
 _VENUE_NAMES = {"binance": "Binance", "bybit": "Bybit", "okx": "OKX", "bitmex": "BitMEX"}
@@ -268,14 +268,22 @@ def finer_timeframe(
 
     A 4h bar is built from 1h (or 2h, 30m) candles; a week (opening on Monday) from days; a
     day on the 08:00 UTC clock from 1h or 8h candles."""
-    fits = [
+    fits = finer_timeframes(stored, target, offset_ns)
+    return fits[0] if fits else None
+
+
+def finer_timeframes(
+    stored: Sequence[Timeframe], target: Timeframe, offset_ns: int = 0
+) -> list[Timeframe]:
+    """Every one of ``stored`` that divides ``target`` and shares its grid, finest first."""
+    fits = {
         tf
         for tf in stored
         if tf.ns < target.ns
         and target.ns % tf.ns == 0
         and (grid_offset_ns(target) + int(offset_ns) - grid_offset_ns(tf)) % tf.ns == 0
-    ]
-    return min(fits, key=lambda tf: tf.ns) if fits else None
+    }
+    return sorted(fits, key=lambda tf: tf.ns)
 
 
 def resample_onto(
@@ -377,8 +385,40 @@ class _Reader:
         this run's clock)."""
         if key.timeframe is None or self.on_clock(key):
             return None
-        tf = finer_timeframe(self.stored_timeframes(key), key.timeframe, self.offset_ns)
-        return None if tf is None else SeriesKey(key.exchange, key.symbol, key.series, tf)
+        fits = finer_timeframes(self.stored_timeframes(key), key.timeframe, self.offset_ns)
+        keys = [SeriesKey(key.exchange, key.symbol, key.series, tf) for tf in fits]
+        if len(keys) > 1:
+            # the finest series that builds every bar of the run; else the finest (its gaps
+            # then meet the gap policy)
+            for fine in keys:
+                if self._builds_every_bar(fine):
+                    if fine != keys[0]:
+                        self.notes.append(
+                            f"{key.exchange} {key.symbol} {key.series.value} {self.timeframe}: "
+                            f"the {keys[0].timeframe} candles miss bars of the run; the "
+                            f"{fine.timeframe} candles are complete and are used"
+                        )
+                    return fine
+        return keys[0] if keys else None
+
+    def _builds_every_bar(self, fine: SeriesKey) -> bool:
+        """Every bar of the run has all its ``fine`` candles (a file that fails to load: no)."""
+        try:
+            frame = load(
+                self.store,
+                fine.exchange,
+                fine.symbol,
+                fine.series,
+                fine.timeframe,
+                start=pd.Timestamp(self.start_ns, tz="UTC"),
+                end=pd.Timestamp(self.end_ns, tz="UTC"),
+            ).frame
+        except PerphedgeError:
+            return False
+        assert fine.timeframe is not None  # finer() only builds candle keys
+        rel = frame.index.as_unit("ns").asi8 - self.start_ns
+        counts = np.bincount(rel // self.timeframe.ns, minlength=self.grid.size)
+        return bool((counts[: self.grid.size] == self.timeframe.ns // fine.timeframe.ns).all())
 
     def available(self, key: SeriesKey) -> bool:
         """Stored at the run timeframe, or buildable from finer stored candles."""

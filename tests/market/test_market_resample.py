@@ -171,3 +171,26 @@ def test_missing_series_on_a_shifted_clock_names_the_hourly_download(tmp_path):
     with pytest.raises(MissingDataError, match=r"XRP_USDT-1h-ohlcv\.parquet") as info:
         build(s, timeframe="1d", offset="8h", coins=["XRP"], start="2024-01-01 08:00")
     assert "--symbol XRP/USDT --series ohlcv --timeframe 1h" in str(info.value)
+
+
+def test_the_finest_complete_series_builds_the_bars(tmp_path):
+    """1h perp candles missing an hour, 8h ones complete: the day is built from the 8h ones
+    (no gap to fill), and the notes say why."""
+    s = make_store(tmp_path, skip=())
+    s.write(
+        SeriesKey("binance", "ETH/USD:ETH", "ohlcv", "1h"), hourly("2024-01-01", 24, 2001, [5]), INV
+    )
+    perp8 = hourly("2024-01-01", 3, 3000)
+    perp8.index = pd.date_range("2024-01-01", periods=3, freq="8h", tz="UTC", name="timestamp")
+    s.write(SeriesKey("binance", "ETH/USD:ETH", "ohlcv", "8h"), perp8, INV)
+    m, _ = build(s, timeframe="1d")
+    # 8h bar i: open 3000 + i, close 3000.5 + i; the day: open 3000, close 3002.5
+    np.testing.assert_array_equal(m.trade_close[:, 0], [3002.5])
+    assert (
+        "binance ETH/USD:ETH ohlcv 1d: the 1h candles miss bars of the run; the 8h candles are "
+        "complete and are used"
+    ) in m.notes
+    # with complete 1h candles the finest still wins
+    s.write(SeriesKey("binance", "ETH/USD:ETH", "ohlcv", "1h"), hourly("2024-01-01", 24, 2001), INV)
+    m, _ = build(s, timeframe="1d")
+    np.testing.assert_array_equal(m.trade_close[:, 0], [2001 + 23.5])
