@@ -140,7 +140,7 @@ def save(
     """Validate and write one frame; raise if it is empty or invalid."""
     if frame.empty:
         raise SystemExit(f"{key}: no rows in the window from {raw}")
-    check_frame(frame, key.series, key.timeframe, label=str(key))
+    check_frame(frame, key.series, key.timeframe, label=str(key), bar_offset=meta.get("bar_offset"))
     path = write_imported(store, key, frame, {"fetched_at": mtime_utc(raw), **meta})
     return Output(key, path, len(frame), frame.index[0], frame.index[-1])
 
@@ -484,6 +484,107 @@ def binance_coinm_alts(store: Store, shared: Path) -> Iterable[Output]:
         )
 
 
+DERIBIT_FILE = "inverse_dated/deribit_BTC_quarterly_inverse_futures_daily_close_vs_perp_2023-01_2024-07__sol008.csv"
+DERIBIT_SRC = (
+    "sol008/testProject@92c5b4f5:research/code/05-special-situations/output/"
+    "deribit_quarterly_basis.csv (Deribit public get_tradingview_chart_data, 1D)"
+)
+DERIBIT_CONTRACT = 10.0  # USD per Deribit BTC inverse future or perpetual
+DERIBIT_OFFSET = "8h"  # Deribit's daily candles run 08:00 -> 08:00 UTC
+DERIBIT_UTC = (
+    "the row labelled D holds the close at (D+1) 08:00 UTC (Deribit's 1D candles run 08:00 -> "
+    "08:00 UTC): stored as the 1d bar that opens at D 08:00 UTC and closes at (D+1) 08:00 UTC "
+    "(bar_offset 8h)"
+)
+DERIBIT_BARS = (
+    "close-only source: each bar's open is the previous row's close of the same instrument (the "
+    "close at the bar's open instant); high and low are the larger and smaller of open and close, "
+    "so a liquidation check sees only the bar ends; the first bar of each series has open = high "
+    "= low = close (no earlier price in the source); volume 0"
+)
+DERIBIT_MONTHS = {
+    m: i + 1
+    for i, m in enumerate(
+        ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
+    )
+}
+
+
+def deribit_symbol(inst: str) -> str:
+    """ccxt symbol of a Deribit BTC quarterly: ``BTC-29DEC23`` -> ``BTC/USD:BTC-231229``."""
+    coin, code = inst.split("-", 1)
+    day, month, year = int(code[:-5]), DERIBIT_MONTHS[code[-5:-2]], int(code[-2:])
+    return f"{coin}/USD:{coin}-{year:02d}{month:02d}{day:02d}"
+
+
+def close_only_bars(closes: pd.Series) -> pd.DataFrame:
+    """Daily bars from consecutive closes (index = bar open): open = the previous close."""
+    close = closes.to_numpy(dtype="float64")
+    op = np.concatenate([close[:1], close[:-1]])
+    return pd.DataFrame(
+        {
+            "open": op,
+            "high": np.maximum(op, close),
+            "low": np.minimum(op, close),
+            "close": close,
+            "volume": 0.0,
+        },
+        index=pd.DatetimeIndex(closes.index, name="timestamp"),
+    )
+
+
+def deribit_dated(store: Store, shared: Path) -> Iterable[Output]:
+    """One series per Deribit BTC quarterly (and the BTC-PERPETUAL close beside them), daily
+    bars on the 08:00 UTC clock. The source lists one contract per day (45 to 135 days to
+    expiry), so a contract's series ends the day before the next one is listed."""
+    raw = shared / DERIBIT_FILE
+    table = pd.read_csv(raw, index_col=0)
+    labels = pd.DatetimeIndex(pd.to_datetime(table.index, utc=True)).as_unit("ns")
+    opens = labels + pd.Timedelta(DERIBIT_OFFSET)  # bar [D 08:00, D+1 08:00) closes at D+1 08:00
+    if (labels != labels.normalize()).any():
+        raise SystemExit(f"{raw}: date labels are not midnights")
+    if (np.diff(labels.asi8) != Timeframe.parse("1d").ns).any():
+        raise SystemExit(f"{raw}: date labels are not consecutive days")
+    tf = Timeframe.parse("1d")
+    base = {
+        "source": DERIBIT_SRC,
+        "licence": LIC_NONE,
+        "kind": InstrumentKind.INVERSE.value,
+        "contract_size": DERIBIT_CONTRACT,
+        "bar_offset": DERIBIT_OFFSET,
+        "utc_conversion": DERIBIT_UTC,
+    }
+    insts = table["inst"].astype(str).to_numpy()
+    for inst in dict.fromkeys(insts):  # contracts in listing order
+        rows = insts == inst
+        if np.ptp(np.flatnonzero(rows)) + 1 != rows.sum():
+            raise SystemExit(f"{raw}: {inst} is listed on non-consecutive days")
+        closes = pd.Series(table["fut"].to_numpy(dtype="float64")[rows], index=opens[rows])
+        key = SeriesKey("deribit", deribit_symbol(inst), Series.OHLCV, tf)
+        meta = {
+            **base,
+            "source_instrument": inst,
+            "mark_substitute": "last-trade daily closes stand in for the mark",
+            "notes": f"{DERIBIT_BARS}; only the days the source lists this contract (45 to 135 "
+            "days to expiry): no prices near expiry and no delivery price",
+        }
+        yield save(store, key, close_only_bars(closes), raw, meta)
+    perp = pd.Series(table["spot"].to_numpy(dtype="float64"), index=opens)
+    meta = {
+        **base,
+        "source_instrument": "BTC-PERPETUAL",
+        "mark_substitute": "last-trade daily closes stand in for the mark",
+        "notes": f"{DERIBIT_BARS}; the source's 'spot' column (no funding in the source)",
+    }
+    yield save(
+        store,
+        SeriesKey("deribit", "BTC/USD:BTC", Series.OHLCV, tf),
+        close_only_bars(perp),
+        raw,
+        meta,
+    )
+
+
 def spot_8h_from_1h(store: Store, shared: Path, hourly: list[Output]) -> Iterable[Output]:
     """8h spot candles of the alt coins, aggregated from the bundled 1h candles (00/08/16 UTC
     opens), so 8h runs of the alt basket put spot and the perps' 8h marks on one clock.
@@ -531,6 +632,7 @@ def build(shared: Path, out: Path) -> list[Output]:
     outputs += list(binance_coinm_btc(store, shared))
     outputs += list(binance_usdtm(store, shared))
     outputs += list(binance_coinm_alts(store, shared))
+    outputs += list(deribit_dated(store, shared))
     hourly = [o for o in outputs if o.key.series is Series.OHLCV and o.key.symbol.endswith("/USDT")]
     outputs += list(
         spot_8h_from_1h(store, shared, [o for o in hourly if o.key.timeframe.ms == 3_600_000])
@@ -774,11 +876,42 @@ def check_freqtrade(c: Checker, shared: Path, store: Store) -> None:
     c.equal("ATOM missing hours", [str(t) for t in missing], ["2023-03-24 13:00:00+00:00"])
 
 
+def check_deribit(c: Checker, shared: Path, store: Store) -> None:
+    """Deribit quarterlies: the row labelled D is the close of the 1d bar [D 08:00, D+1 08:00)."""
+    raw = pd.read_csv(shared / DERIBIT_FILE, index_col=0)
+    for label, symbol, fut, perp in (
+        ("2023-01-01", "BTC/USD:BTC-230331", 16682.0, 16714.0),
+        ("2023-06-30", "BTC/USD:BTC-230929", 30835.0, 30478.0),
+        ("2023-12-29", "BTC/USD:BTC-240329", 43605.0, 41995.0),
+        ("2024-03-29", "BTC/USD:BTC-240628", 73710.0, 69950.5),
+        ("2024-07-31", "BTC/USD:BTC-240927", 65222.5, 64309.0),
+    ):
+        bar = _ts(label) + pd.Timedelta(hours=8)
+        stored = _frame(store, "deribit", symbol, "ohlcv", "1d")
+        c.equal(f"Deribit {symbol} close of the bar opening {bar}", stored.loc[bar, "close"], fut)
+        stored = _frame(store, "deribit", "BTC/USD:BTC", "ohlcv", "1d")
+        c.equal(
+            f"Deribit BTC-PERPETUAL close of the bar opening {bar}", stored.loc[bar, "close"], perp
+        )
+    c.equal("Deribit source rows", len(raw), 578)
+    total = 0
+    for inst in dict.fromkeys(raw["inst"]):
+        stored = _frame(store, "deribit", deribit_symbol(inst), "ohlcv", "1d")
+        rows = raw[raw["inst"] == inst]
+        opens = pd.DatetimeIndex(pd.to_datetime(rows.index, utc=True)) + pd.Timedelta(hours=8)
+        c.arrays(f"Deribit {inst} bar opens", stored.index.asi8, opens.as_unit("ns").asi8)
+        c.arrays(f"Deribit {inst} closes", stored["close"], rows["fut"])
+        c.arrays(f"Deribit {inst} opens", stored["open"].iloc[1:], rows["fut"].iloc[:-1])
+        total += len(stored)
+    c.equal("Deribit contract rows add up to the source's", total, len(raw))
+
+
 RAW_CHECKS = (
     ("FrancyPengChoco 8h", check_fpc),
     ("AHA-HH 8h, three exchanges", check_aha),
     ("CryptoDataDownload 1h", check_cdd),
     ("freqtrade feathers", check_freqtrade),
+    ("Deribit quarterlies 1d on 08:00 UTC", check_deribit),
 )
 
 

@@ -241,6 +241,8 @@ class Config:
     counterfactual: Counterfactual = Counterfactual.BASKET
     data: DataConfig = field(default_factory=DataConfig)
     outputs: OutputsConfig = field(default_factory=OutputsConfig)
+    # shift of the bar grid from the UTC epoch: ``1d`` with ``8h`` gives bars 08:00 -> 08:00 UTC
+    offset: Timeframe | None = field(default=None, metadata={"omit_if_none": True})
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved config as plain YAML/JSON types; :func:`parse_config` loads it back."""
@@ -769,7 +771,8 @@ def _check_on_grid(c: Config) -> None:
     if step > DAY_NS:
         return
     start = c.period.start
-    off = start.value % step
+    shift = 0 if c.offset is None else c.offset.ns
+    off = (start.value - shift) % step
     if off:
         before = pd.Timestamp(start.value - off, tz="UTC")
         after = before + pd.Timedelta(step, unit="ns")
@@ -778,6 +781,22 @@ def _check_on_grid(c: Config) -> None:
             f"{_to_plain(start)} is not on the {c.timeframe} bar grid; the nearest bars open at "
             f"{_to_plain(before)} and {_to_plain(after)}",
         )
+
+
+def _check_offset(c: Config) -> None:
+    """``offset`` shifts the bars of ``timeframe`` (at most 1d) by less than one bar."""
+    if c.offset is None:
+        return
+    _check(
+        c.timeframe.ns <= DAY_NS,
+        "offset",
+        f"shifts bars of at most 1d; {c.timeframe} bars follow the exchange's calendar",
+    )
+    _check(
+        c.offset.ns < c.timeframe.ns,
+        "offset",
+        f"{c.offset} must be shorter than the {c.timeframe} bar it shifts",
+    )
 
 
 def _validate_name(name: str) -> None:
@@ -840,6 +859,7 @@ def _validate(c: Config) -> None:  # noqa: C901 - a flat list of rules reads bes
         "period",
         f"start {_to_plain(c.period.start)} must be before end {_to_plain(c.period.end)}",
     )
+    _check_offset(c)
     _check_on_grid(c)
     span = c.period.end - c.period.start
     _check(

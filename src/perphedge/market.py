@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import Enum
@@ -45,10 +46,10 @@ import pandas as pd
 from perphedge.config import FundingGaps, GapPolicy, MarkSubstitute
 from perphedge.data.loader import LoadedSeries, load
 from perphedge.data.store import SeriesKey, Store
-from perphedge.data.validate import Gap, grid_offset_ns
+from perphedge.data.validate import Gap, bar_offset_ns, grid_offset_ns
 from perphedge.domain import InstrumentKind, MarketType, Series, Timeframe
 from perphedge.engine.types import MarketArrays
-from perphedge.errors import ConfigError, DataValidationError
+from perphedge.errors import ConfigError, DataValidationError, PerphedgeError
 
 _HOUR_NS = 3_600 * 10**9
 _VENUE_NAMES = {"binance": "Binance", "bybit": "Bybit", "okx": "OKX", "bitmex": "BitMEX"}
@@ -215,10 +216,11 @@ def _venue(exchange: str) -> str:
     return _VENUE_NAMES.get(exchange, exchange.capitalize())
 
 
-def make_grid(timeframe: Timeframe, start: Any, end: Any) -> np.ndarray:
-    """Bar opens (int64 ns, UTC) of ``timeframe`` in ``[start, end)``, on the data grid."""
+def make_grid(timeframe: Timeframe, start: Any, end: Any, offset_ns: int = 0) -> np.ndarray:
+    """Bar opens (int64 ns, UTC) of ``timeframe`` in ``[start, end)``, on the data grid
+    shifted by ``offset_ns`` (daily bars on the 08:00 UTC clock: ``offset_ns`` = 8h)."""
     s, e = _utc(start).value, _utc(end).value
-    step, off = timeframe.ns, grid_offset_ns(timeframe)
+    step, off = timeframe.ns, grid_offset_ns(timeframe) + int(offset_ns)
     first = s + (-(s - off)) % step
     if first >= e:
         return np.empty(0, dtype=np.int64)
@@ -250,18 +252,38 @@ class _Candles:
     meta: dict[str, Any]
 
 
-def finer_timeframe(stored: Sequence[Timeframe], target: Timeframe) -> Timeframe | None:
-    """The finest of ``stored`` that divides ``target`` and shares its grid, else ``None``.
+def shifted_source(timeframe: Timeframe, offset_ns: int) -> Timeframe:
+    """Exchange candles (on the epoch grid) that build bars of ``timeframe`` shifted by
+    ``offset_ns``: 1h, or the finer step both the offset and the bar are multiples of."""
+    hour = Timeframe.parse("1h").ns
+    step = math.gcd(math.gcd(int(offset_ns), timeframe.ns), hour)
+    return Timeframe(step // 1_000_000)
 
-    A 4h bar is built from 1h (or 2h, 30m) candles; a week (opening on Monday) from days."""
-    fits = [
+
+def finer_timeframe(
+    stored: Sequence[Timeframe], target: Timeframe, offset_ns: int = 0
+) -> Timeframe | None:
+    """The finest of ``stored`` that divides ``target`` and shares its grid (shifted by
+    ``offset_ns``), else ``None``.
+
+    A 4h bar is built from 1h (or 2h, 30m) candles; a week (opening on Monday) from days; a
+    day on the 08:00 UTC clock from 1h or 8h candles."""
+    fits = finer_timeframes(stored, target, offset_ns)
+    return fits[0] if fits else None
+
+
+def finer_timeframes(
+    stored: Sequence[Timeframe], target: Timeframe, offset_ns: int = 0
+) -> list[Timeframe]:
+    """Every one of ``stored`` that divides ``target`` and shares its grid, finest first."""
+    fits = {
         tf
         for tf in stored
         if tf.ns < target.ns
         and target.ns % tf.ns == 0
-        and (grid_offset_ns(target) - grid_offset_ns(tf)) % tf.ns == 0
-    ]
-    return min(fits, key=lambda tf: tf.ns) if fits else None
+        and (grid_offset_ns(target) + int(offset_ns) - grid_offset_ns(tf)) % tf.ns == 0
+    }
+    return sorted(fits, key=lambda tf: tf.ns)
 
 
 def resample_onto(
@@ -306,6 +328,7 @@ class _Reader:
     gap_policy: GapPolicy
     max_fill_bars: int
     funding_gaps: FundingGaps = FundingGaps.FOLLOW
+    offset_ns: int = 0  # the run's bar grid shift (``offset``)
     notes: list[str] = field(default_factory=list)
     sources: dict[str, SourceInfo] = field(default_factory=dict)
     built_from: dict[SeriesKey, Timeframe] = field(default_factory=dict)
@@ -343,12 +366,59 @@ class _Reader:
             and k.timeframe is not None
         ]
 
+    def on_clock(self, key: SeriesKey) -> bool:
+        """``key`` is stored with its bars on this run's clock (its ``bar_offset`` = ``offset``)."""
+        if not self.store.exists(key):
+            return False
+        try:
+            shift = bar_offset_ns(self.store.read_meta(key).get("bar_offset"))
+        except ValueError:
+            return False  # a malformed bar_offset: the load reports it
+        return shift == self.offset_ns
+
+    def fetchable(self) -> Timeframe:
+        """Exchange candles that build this run's shifted bars (see :func:`shifted_source`)."""
+        return shifted_source(self.timeframe, self.offset_ns)
+
     def finer(self, key: SeriesKey) -> SeriesKey | None:
-        """The stored finer series ``key`` can be resampled from (if ``key`` is not stored)."""
-        if key.timeframe is None or self.store.exists(key):
+        """The stored finer series ``key`` can be resampled from (if ``key`` is not stored on
+        this run's clock)."""
+        if key.timeframe is None or self.on_clock(key):
             return None
-        tf = finer_timeframe(self.stored_timeframes(key), key.timeframe)
-        return None if tf is None else SeriesKey(key.exchange, key.symbol, key.series, tf)
+        fits = finer_timeframes(self.stored_timeframes(key), key.timeframe, self.offset_ns)
+        keys = [SeriesKey(key.exchange, key.symbol, key.series, tf) for tf in fits]
+        if len(keys) > 1:
+            # the finest series that builds every bar of the run; else the finest (its gaps
+            # then meet the gap policy)
+            for fine in keys:
+                if self._builds_every_bar(fine):
+                    if fine != keys[0]:
+                        self.notes.append(
+                            f"{key.exchange} {key.symbol} {key.series.value} {self.timeframe}: "
+                            f"the {keys[0].timeframe} candles miss bars of the run; the "
+                            f"{fine.timeframe} candles are complete and are used"
+                        )
+                    return fine
+        return keys[0] if keys else None
+
+    def _builds_every_bar(self, fine: SeriesKey) -> bool:
+        """Every bar of the run has all its ``fine`` candles (a file that fails to load: no)."""
+        try:
+            frame = load(
+                self.store,
+                fine.exchange,
+                fine.symbol,
+                fine.series,
+                fine.timeframe,
+                start=pd.Timestamp(self.start_ns, tz="UTC"),
+                end=pd.Timestamp(self.end_ns, tz="UTC"),
+            ).frame
+        except PerphedgeError:
+            return False
+        assert fine.timeframe is not None  # finer() only builds candle keys
+        rel = frame.index.as_unit("ns").asi8 - self.start_ns
+        counts = np.bincount(rel // self.timeframe.ns, minlength=self.grid.size)
+        return bool((counts[: self.grid.size] == self.timeframe.ns // fine.timeframe.ns).all())
 
     def available(self, key: SeriesKey) -> bool:
         """Stored at the run timeframe, or buildable from finer stored candles."""
@@ -366,6 +436,9 @@ class _Reader:
             return hit
         fine = self.finer(key)
         read_key = fine or key
+        if fine is None and self.offset_ns and not self.store.exists(key):
+            # nothing to read: name the candles an exchange serves that build this clock's bars
+            read_key = SeriesKey(key.exchange, key.symbol, key.series, self.fetchable())
         loaded = load(
             self.store,
             read_key.exchange,
@@ -389,6 +462,15 @@ class _Reader:
             )
         else:
             step, n = self.timeframe.ns, self.grid.size
+            off_grid = (times - self.start_ns) % step != 0
+            if off_grid.any():
+                shift = loaded.meta.get("bar_offset")
+                clock = f" (its bars are shifted by {shift})" if shift else ""
+                raise DataValidationError(
+                    f"{loaded.path}: bars open at {_ts(int(times[off_grid][0]))}{clock}, off "
+                    f"this run's {self.timeframe} bars that open at {_ts(self.start_ns)}; a "
+                    "price is never read on another clock"
+                )
             pos = (times - self.start_ns) // step
             present = np.zeros(n, dtype=bool)
             present[pos] = True
@@ -707,20 +789,23 @@ def build_market(
     max_fill_bars: int = 0,
     mark_substitute: MarkSubstitute | str = MarkSubstitute.AUTO,
     funding_gaps: FundingGaps | str = FundingGaps.FOLLOW,
+    offset: Timeframe | str | None = None,
 ) -> tuple[MarketArrays, MarketInfo]:
-    """Load and align everything a run needs; see the module docstring for the rules."""
+    """Load and align everything a run needs; see the module docstring for the rules.
+    ``offset`` shifts the bar grid (``1d`` with ``8h``: bars open and close at 08:00 UTC)."""
     tf = Timeframe.parse(timeframe)
     gp = _gap_policy(gap_policy)
     ms = _mark_substitute(mark_substitute)
     fg = _enum(funding_gaps, FundingGaps)
     if not legs:
         raise ConfigError("hedge.legs", "at least one hedge leg is needed")
-    grid = make_grid(tf, start, end)
+    shift = bar_offset_ns(offset)
+    grid = make_grid(tf, start, end, shift)
     if grid.size == 0:
         raise ConfigError(
             "period", f"no {tf} bar opens in [{_utc(start)}, {_utc(end)}); widen the period"
         )
-    reader = _Reader(store, tf, grid, gp, int(max_fill_bars), fg)
+    reader = _Reader(store, tf, grid, gp, int(max_fill_bars), fg, offset_ns=shift)
     warnings: list[str] = []
     notes = reader.notes
     if grid[0] != _utc(start).value:
@@ -875,8 +960,12 @@ def required_data(
     store: Store | None = None,
     start: Any = None,
     end: Any = None,
+    offset: Timeframe | str | None = None,
 ) -> list[SeriesKey]:
     """The series a run needs, each once, in a stable order.
+
+    With ``offset`` (bars shifted off the epoch grid) the candles are listed at the timeframe
+    an exchange serves that builds them (1h for days on the 08:00 UTC clock).
 
     Without ``store``: what a download should fetch (spot candles of every basket coin and of
     each inverse leg's margin coin; per leg the funding, the perp's last-price candles, and the
@@ -885,6 +974,8 @@ def required_data(
     accepted for symmetry with :func:`build_market` and do not change the list.
     """
     tf = Timeframe.parse(timeframe)
+    if bar_offset_ns(offset):
+        tf = shifted_source(tf, bar_offset_ns(offset))
     ms = _mark_substitute(mark_substitute)
     out: list[SeriesKey] = [spot_series_for(spot_exchange, c, quote, tf) for c in coins]
     for leg in legs:

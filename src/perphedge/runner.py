@@ -59,6 +59,7 @@ class DataSpec:
     max_fill_bars: int
     mark_substitute: str
     funding_gaps: str = "follow"
+    offset: str | None = None  # the bar grid's shift (config ``offset``), e.g. "8h"
 
 
 def resolve_data_root(root: str, config_path: str | os.PathLike[str] | None = None) -> Path:
@@ -89,6 +90,7 @@ def data_spec(config: Config, config_path: str | os.PathLike[str] | None = None)
         max_fill_bars=config.data.max_fill_bars,
         mark_substitute=config.data.mark_substitute.value,
         funding_gaps=config.data.funding_gaps.value,
+        offset=None if config.offset is None else config.offset.text,
     )
 
 
@@ -114,6 +116,7 @@ def _market_kwargs(spec: DataSpec) -> dict[str, Any]:
         "max_fill_bars": spec.max_fill_bars,
         "mark_substitute": spec.mark_substitute,
         "funding_gaps": spec.funding_gaps,
+        "offset": spec.offset,
     }
 
 

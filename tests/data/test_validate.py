@@ -259,3 +259,43 @@ def test_text_in_a_price_column_is_named_as_such_not_as_nan():
         "non-numeric values in open (1 rows, first at 2023-01-01 01:00 UTC: '1,234.5')",
         "NaN in open (1 rows, first at 2023-01-01 03:00 UTC)",
     ]
+
+
+def test_bar_offset_shifts_the_grid():
+    """Daily bars on the 08:00 UTC clock pass with bar_offset 8h and only with it."""
+    frame = bars(["2023-01-01 08:00", "2023-01-02 08:00", "2023-01-04 08:00"])
+    report = check_frame(frame, "ohlcv", "1d", label="f", bar_offset="8h")
+    assert report.gaps == [
+        Gap(
+            pd.Timestamp("2023-01-03 08:00", tz="UTC"),
+            pd.Timestamp("2023-01-04 08:00", tz="UTC"),
+            1,
+        )
+    ]
+    with pytest.raises(
+        DataValidationError,
+        match=r"^f: 3 bar\(s\) off the 1d grid \(first at 2023-01-01 08:00 UTC\)$",
+    ):
+        check_frame(frame, "ohlcv", "1d", label="f")
+    midnight = bars(["2023-01-01 00:00"])
+    with pytest.raises(
+        DataValidationError,
+        match=r"^f: 1 bar\(s\) off the 1d grid shifted by 8h \(first at 2023-01-01 00:00 UTC\)$",
+    ):
+        check_frame(midnight, "ohlcv", "1d", label="f", bar_offset="8h")
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        (8, "metadata bar_offset must be text such as '8h', got 8"),
+        ("8 hours", "metadata bar_offset must be a duration such as '8h', got '8 hours'"),
+        ("1d", "metadata bar_offset '1d' must be shorter than the 1d bar"),
+    ],
+)
+def test_bad_bar_offset_metadata(value, problem):
+    from perphedge.data.validate import validate_meta
+
+    meta = {"market_type": "swap", "series": "ohlcv", "timeframe": "1d", "bar_offset": value}
+    assert validate_meta(meta, "ohlcv", "1d", "swap") == [problem]
+    assert validate_meta({**meta, "bar_offset": "8h"}, "ohlcv", "1d", "swap") == []

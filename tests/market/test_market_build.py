@@ -300,3 +300,26 @@ def test_required_data_without_and_with_store(store):
 def test_unknown_option_is_a_config_error(store):
     with pytest.raises(ConfigError, match=r"^data: unknown option 'skip'; allowed: refuse, ffill"):
         build(store, gap_policy="skip")
+
+
+def test_bars_on_another_clock_are_refused(tmp_path):
+    """A daily file on the 08:00 UTC clock is never read as a 00:00 daily bar."""
+    s = Store(tmp_path / "data")
+    day = pd.Timedelta(days=1)
+    s.write(SeriesKey("binance", "SOL/USDT", "ohlcv", "1d"), candles("2024-01-01", [20, 21], day))
+    key = SeriesKey("deribit", "ETH/USD:ETH", "ohlcv", "1d")
+    s.write(key, candles("2024-01-01 08:00", [2000, 2010], day), {**INV, "bar_offset": "8h"})
+    with pytest.raises(
+        DataValidationError,
+        match=r"ETH_USD_ETH-1d-ohlcv\.parquet: bars open at 2024-01-01 08:00 UTC \(its bars are "
+        r"shifted by 8h\), off this run's 1d bars that open at 2024-01-01 00:00 UTC; a price is "
+        r"never read on another clock$",
+    ):
+        build(
+            s,
+            timeframe="1d",
+            start="2024-01-01",
+            end="2024-01-03",
+            legs=[LegSpec("deribit", "ETH/USD:ETH", InstrumentKind.INVERSE)],
+            mark_substitute="perp",
+        )

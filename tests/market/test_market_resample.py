@@ -136,3 +136,61 @@ def test_an_exactly_stored_timeframe_is_preferred_over_resampling(tmp_path):
     m, info = build(store)
     assert m.spot_close[0, 0] == 123.5
     assert not any(n.startswith("binance SOL/USDT ohlcv 4h built") for n in info.notes)
+
+
+def test_daily_bars_on_the_0800_clock_from_1h_spot_and_8h_perp(tmp_path):
+    """offset 8h: the day [08:00, 08:00 next day) from 24 hourly spot bars and three 8h perp
+    bars; the close is the 07:00 hour's close, never a 00:00 close."""
+    s = Store(tmp_path / "data")
+    s.write(SeriesKey("binance", "SOL/USDT", "ohlcv", "1h"), hourly("2024-01-01", 72, 20))
+    s.write(SeriesKey("binance", "ETH/USDT", "ohlcv", "1h"), hourly("2024-01-01", 72, 2000))
+    perp = hourly("2024-01-01", 9, 2000)  # reuse the shape on an 8h index
+    perp.index = pd.date_range("2024-01-01", periods=9, freq="8h", tz="UTC", name="timestamp")
+    s.write(SeriesKey("binance", "ETH/USD:ETH", "ohlcv", "8h"), perp, INV)
+    s.write(SeriesKey("binance", "ETH/USD:ETH", "funding"), funding_8h("2024-01-01", 9), INV)
+    m, info = build(
+        s, timeframe="1d", offset="8h", start="2024-01-01 08:00", end="2024-01-03 08:00"
+    )
+    assert list(m.index.strftime("%d %H:%M")) == ["01 08:00", "02 08:00"]
+    # spot hour i: open 20 + i, close 20.5 + i; the first day is hours 8..31
+    np.testing.assert_array_equal(m.spot_close[:, 0], [20.5 + 31, 20.5 + 55])
+    # perp 8h bar i: close 2000.5 + i; the first day is bars 1, 2, 3 (08:00, 16:00, 00:00)
+    np.testing.assert_array_equal(m.trade_close[:, 0], [2000.5 + 3, 2000.5 + 6])
+    np.testing.assert_array_equal(m.funding_events[:, 0], [3, 3])  # three 8h funding events a day
+    assert "binance SOL/USDT ohlcv 1d built from 1h candles" in m.notes
+    assert "binance ETH/USD:ETH ohlcv 1d built from 8h candles" in m.notes
+    assert finer_timeframe([Timeframe.parse("8h")], Timeframe.parse("1d"), 3 * 3600 * 10**9) is None
+
+
+def test_missing_series_on_a_shifted_clock_names_the_hourly_download(tmp_path):
+    """Exchanges serve daily candles that open at 00:00 UTC: the download that builds 08:00
+    days is the hourly one."""
+    from perphedge.errors import MissingDataError
+
+    s = make_store(tmp_path)
+    with pytest.raises(MissingDataError, match=r"XRP_USDT-1h-ohlcv\.parquet") as info:
+        build(s, timeframe="1d", offset="8h", coins=["XRP"], start="2024-01-01 08:00")
+    assert "--symbol XRP/USDT --series ohlcv --timeframe 1h" in str(info.value)
+
+
+def test_the_finest_complete_series_builds_the_bars(tmp_path):
+    """1h perp candles missing an hour, 8h ones complete: the day is built from the 8h ones
+    (no gap to fill), and the notes say why."""
+    s = make_store(tmp_path, skip=())
+    s.write(
+        SeriesKey("binance", "ETH/USD:ETH", "ohlcv", "1h"), hourly("2024-01-01", 24, 2001, [5]), INV
+    )
+    perp8 = hourly("2024-01-01", 3, 3000)
+    perp8.index = pd.date_range("2024-01-01", periods=3, freq="8h", tz="UTC", name="timestamp")
+    s.write(SeriesKey("binance", "ETH/USD:ETH", "ohlcv", "8h"), perp8, INV)
+    m, _ = build(s, timeframe="1d")
+    # 8h bar i: open 3000 + i, close 3000.5 + i; the day: open 3000, close 3002.5
+    np.testing.assert_array_equal(m.trade_close[:, 0], [3002.5])
+    assert (
+        "binance ETH/USD:ETH ohlcv 1d: the 1h candles miss bars of the run; the 8h candles are "
+        "complete and are used"
+    ) in m.notes
+    # with complete 1h candles the finest still wins
+    s.write(SeriesKey("binance", "ETH/USD:ETH", "ohlcv", "1h"), hourly("2024-01-01", 24, 2001), INV)
+    m, _ = build(s, timeframe="1d")
+    np.testing.assert_array_equal(m.trade_close[:, 0], [2001 + 23.5])

@@ -82,8 +82,10 @@ def read_checked(
     so a file the check refuses is never run on."""
     frame, meta = store.read(key, since=since, until=until)
     path = store.path(key)
-    report = validate_frame(frame, key.series, key.timeframe, label=str(path))
-    report.errors.extend(validate_meta(meta, key.series, key.timeframe, key.market_type.value))
+    problems = validate_meta(meta, key.series, key.timeframe, key.market_type.value)
+    offset = meta.get("bar_offset") if not problems else None  # a bad one is reported below
+    report = validate_frame(frame, key.series, key.timeframe, label=str(path), bar_offset=offset)
+    report.errors.extend(problems)
     return frame, meta, report
 
 

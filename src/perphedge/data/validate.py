@@ -235,11 +235,15 @@ def _begin(
 
 
 def validate_candles(
-    frame: pd.DataFrame, timeframe: Timeframe | str, label: str = "candles"
+    frame: pd.DataFrame,
+    timeframe: Timeframe | str,
+    label: str = "candles",
+    bar_offset: Timeframe | str | None = None,
 ) -> ValidationReport:
-    """Check an OHLCV frame (index = bar open) against the schema and the ``timeframe`` grid,
+    """Check an OHLCV frame (index = bar open) against the schema and the ``timeframe`` grid
+    (shifted by ``bar_offset``: daily bars on the 08:00 UTC clock have ``bar_offset`` 8h),
     and its times against the possible span (2009-01-03 to tomorrow)."""
-    return _with_time_check(frame, _candle_checks(frame, timeframe, label))
+    return _with_time_check(frame, _candle_checks(frame, timeframe, label, bar_offset))
 
 
 def _with_time_check(frame: pd.DataFrame, report: ValidationReport) -> ValidationReport:
@@ -248,8 +252,19 @@ def _with_time_check(frame: pd.DataFrame, report: ValidationReport) -> Validatio
     return report
 
 
-def _candle_checks(frame: pd.DataFrame, timeframe: Timeframe | str, label: str) -> ValidationReport:
+def bar_offset_ns(bar_offset: Timeframe | str | None) -> int:
+    """The shift of a file's bar grid from the standard one (0 when ``bar_offset`` is None)."""
+    return 0 if bar_offset is None else Timeframe.parse(bar_offset).ns
+
+
+def _candle_checks(
+    frame: pd.DataFrame,
+    timeframe: Timeframe | str,
+    label: str,
+    bar_offset: Timeframe | str | None = None,
+) -> ValidationReport:
     tf = Timeframe.parse(timeframe)
+    shift = bar_offset_ns(bar_offset)
     report, go_on = _begin(frame, CANDLE_COLUMNS, label)
     if not go_on:
         return report
@@ -278,10 +293,11 @@ def _candle_checks(frame: pd.DataFrame, timeframe: Timeframe | str, label: str) 
                 f"low above open/close ({int(low_bad.sum())} rows, first at "
                 f"{_first_at(frame.index, low_bad)})"
             )
-    off = (frame.index.asi8 - grid_offset_ns(tf)) % tf.ns != 0
+    off = (frame.index.asi8 - grid_offset_ns(tf) - shift) % tf.ns != 0
     if off.any():
+        grid = f"{tf} grid" if not shift else f"{tf} grid shifted by {Timeframe.parse(bar_offset)}"
         report.errors.append(
-            f"{int(off.sum())} bar(s) off the {tf} grid (first at {_first_at(frame.index, off)})"
+            f"{int(off.sum())} bar(s) off the {grid} (first at {_first_at(frame.index, off)})"
         )
         return report
     report.gaps = candle_gaps(frame.index, tf)
@@ -449,7 +465,25 @@ def validate_meta(
     got_tf = meta.get("timeframe")
     if got_tf != want_tf:
         problems.append(f"metadata timeframe must be {want_tf!r}, got {got_tf!r}")
+    problems.extend(_bar_offset_problems(meta.get("bar_offset"), want_tf))
     return problems
+
+
+def _bar_offset_problems(value: Any, timeframe: str | None) -> list[str]:
+    """``bar_offset`` (optional): a timeframe text shorter than the file's bar, candles only."""
+    if value is None:
+        return []
+    if not isinstance(value, str):
+        return [f"metadata bar_offset must be text such as '8h', got {value!r}"]
+    try:
+        shift = Timeframe.parse(value)
+    except ValueError:
+        return [f"metadata bar_offset must be a duration such as '8h', got {value!r}"]
+    if timeframe is None:
+        return [f"metadata bar_offset {value!r} on a series without bars"]
+    if shift.ms >= Timeframe.parse(timeframe).ms:
+        return [f"metadata bar_offset {value!r} must be shorter than the {timeframe} bar"]
+    return []
 
 
 def validate_frame(
@@ -457,13 +491,15 @@ def validate_frame(
     series: Series | str,
     timeframe: Timeframe | str | None = None,
     label: str = "",
+    bar_offset: Timeframe | str | None = None,
 ) -> ValidationReport:
-    """Validate a frame of ``series`` (candles need ``timeframe``)."""
+    """Validate a frame of ``series`` (candles need ``timeframe``; ``bar_offset`` shifts their
+    grid)."""
     series = Series(series)
     if series.is_candles:
         if timeframe is None:
             raise ValueError(f"validating {series.value} candles needs a timeframe")
-        return validate_candles(frame, timeframe, label or series.value)
+        return validate_candles(frame, timeframe, label or series.value, bar_offset)
     return validate_funding(frame, label or series.value)
 
 
@@ -472,8 +508,9 @@ def check_frame(
     series: Series | str,
     timeframe: Timeframe | str | None = None,
     label: str = "",
+    bar_offset: Timeframe | str | None = None,
 ) -> ValidationReport:
     """Validate and raise :class:`DataValidationError` on the first error; return the report."""
-    report = validate_frame(frame, series, timeframe, label)
+    report = validate_frame(frame, series, timeframe, label, bar_offset)
     report.raise_for_errors()
     return report
