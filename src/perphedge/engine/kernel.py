@@ -303,6 +303,29 @@ def _target_position(inv, delta_neutral, q, S, E, C, P, B, h):
 
 
 @register_jitable
+def _sell_basket_coin(t, k, sold, spot, s, f, trades, n_tr, reason):
+    """Sell ``sold`` coins of basket coin k at bar t's close, recorded in the ledger (the
+    caller updates the holding). Returns ``(usd_received, fee_usd, slip_usd, n_tr)``."""
+    got, fe, sl = spot_sell_coins(sold, spot[t, k], s, f)
+    n_tr = _rec_trade(
+        trades, n_tr, t, k, INSTR_SPOT, -1.0, sold, spot[t, k] * (1.0 - s), fe, sl, reason
+    )
+    return got, fe, sl, n_tr
+
+
+@register_jitable
+def _buy_basket_coin(t, k, usd, a, spot, s, f, trades, n_tr, reason):
+    """Spend ``usd`` on basket coin k at bar t's close, add the coins to ``a`` and record the
+    trade. Returns ``(fee_usd, slip_usd, n_tr)``."""
+    coins, fe, sl = spot_buy_usd(usd, spot[t, k], s, f)
+    a[k] += coins
+    n_tr = _rec_trade(
+        trades, n_tr, t, k, INSTR_SPOT, 1.0, coins, spot[t, k] * (1.0 + s), fe, sl, reason
+    )
+    return fe, sl, n_tr
+
+
+@register_jitable
 def _collateral_in(t, j, need, a, spot, x, ks, coin_is_usd, s, f, trades, n_tr):
     """Top-up: sell basket coins pro rata and buy ``need`` units of leg j's margin asset.
 
@@ -334,15 +357,13 @@ def _collateral_in(t, j, need, a, spot, x, ks, coin_is_usd, s, f, trades, n_tr):
             continue
         sold = phi * a[k]
         if sold > 0.0:
-            got, fe, sl = spot_sell_coins(sold, spot[t, k], s, f)
+            got, fe, sl, n_tr = _sell_basket_coin(
+                t, k, sold, spot, s, f, trades, n_tr, REASON_TOPUP
+            )
             a[k] = 0.0 if phi == 1.0 else a[k] - sold
             usd += got
             fees += fe
             slip += sl
-            n_tr = _rec_trade(
-                trades, n_tr, t, k, INSTR_SPOT, -1.0, sold, spot[t, k] * (1.0 - s), fe, sl,
-                REASON_TOPUP,
-            )  # fmt: skip
     gained = 0.0
     if ks >= 0:
         moved = phi * a[ks]
@@ -399,14 +420,11 @@ def _collateral_out(t, j, excess, a, spot, x, ks, coin_is_usd, weights, s, f, tr
                 continue
             sh = a[k] * spot[t, k] / B if B > 0.0 else weights[k]
             if sh > 0.0:
-                coins, fe, sl = spot_buy_usd(usd * sh / rest, spot[t, k], s, f)
-                a[k] += coins
+                fe, sl, n_tr = _buy_basket_coin(
+                    t, k, usd * sh / rest, a, spot, s, f, trades, n_tr, REASON_WITHDRAW
+                )
                 fees += fe
                 slip += sl
-                n_tr = _rec_trade(
-                    trades, n_tr, t, k, INSTR_SPOT, 1.0, coins, spot[t, k] * (1.0 + s), fe, sl,
-                    REASON_WITHDRAW,
-                )  # fmt: skip
     return fees, slip, n_tr
 
 
@@ -427,15 +445,13 @@ def _rebalance_basket(t, a, spot, weights, s, f, vals, trades, n_tr):
         excess = vals[k] - weights[k] * vp
         if excess > 0.0:
             sold = excess / spot[t, k]
-            got, fe, sl = spot_sell_coins(sold, spot[t, k], s, f)
+            got, fe, sl, n_tr = _sell_basket_coin(
+                t, k, sold, spot, s, f, trades, n_tr, REASON_BASKET
+            )
             a[k] -= sold
             usd += got
             fees += fe
             slip += sl
-            n_tr = _rec_trade(
-                trades, n_tr, t, k, INSTR_SPOT, -1.0, sold, spot[t, k] * (1.0 - s), fe, sl,
-                REASON_BASKET,
-            )  # fmt: skip
         elif excess < 0.0:
             need -= excess
     if not (usd > 0.0 and need > 0.0):
@@ -443,14 +459,11 @@ def _rebalance_basket(t, a, spot, weights, s, f, vals, trades, n_tr):
     for k in range(K):
         lack = weights[k] * vp - vals[k]
         if lack > 0.0:
-            coins, fe, sl = spot_buy_usd(usd * lack / need, spot[t, k], s, f)
-            a[k] += coins
+            fe, sl, n_tr = _buy_basket_coin(
+                t, k, usd * lack / need, a, spot, s, f, trades, n_tr, REASON_BASKET
+            )
             fees += fe
             slip += sl
-            n_tr = _rec_trade(
-                trades, n_tr, t, k, INSTR_SPOT, 1.0, coins, spot[t, k] * (1.0 + s), fe, sl,
-                REASON_BASKET,
-            )  # fmt: skip
     return fees, slip, n_tr
 
 
